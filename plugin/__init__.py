@@ -1,0 +1,28 @@
+"""paperchat: ask questions of a collection of scientific papers, with strict, cited answers.
+
+Public names are imported on first use, so ``paperchat --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "Settings": "paperchat.settings",
+    "load_settings": "paperchat.settings",
+    "PaperIndex": "paperchat.vectorstore.index",
+    "MiniLMEmbeddings": "paperchat.vectorstore.embed",
+    "index_paths": "paperchat.vectorstore.ingest",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'paperchat' has no attribute {name!r}")
+    return getattr(import_module(module), name)
