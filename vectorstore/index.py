@@ -1,0 +1,350 @@
+"""The Chroma index of paper chunks: open (embedded folder or server), write documents, search, list, delete.
+
+Two Chroma collections per paperchat collection:
+
+* ``<name>``: one record per chunk (text, embedding, metadata: doc_id, file, title, page, page_end,
+  section, in_references, chunk). This is an ordinary ``langchain_chroma.Chroma`` store
+  (:attr:`PaperIndex.vectorstore`), cosine space.
+* ``<name>__documents``: one record per document (file, title, pages, chunks, sha256, status). A document
+  is written ``partial`` first and marked ``complete`` after its last chunk, so an interrupted run is
+  detected and redone, and queries never see a half-written document as complete.
+
+The chunk collection records which embedder (and dimension) and which chunking built it; opening it with
+another embedder raises :class:`~paperchat.errors.EmbedderMismatchError` instead of returning garbage.
+
+Example:
+    >>> from paperchat.settings import Settings
+    >>> from paperchat.vectorstore.index import PaperIndex
+    >>> index = PaperIndex.open(Settings(db="/tmp/papers-db"))
+    >>> [d.file for d in index.list_documents()]
+    []
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from langchain_core.documents import Document
+
+from paperchat.errors import EmbedderMismatchError, IndexUnavailableError, PaperchatError
+from paperchat.settings import Settings
+from paperchat.vectorstore.chunk import CHUNKER_VERSION
+from paperchat.vectorstore.embed import make_embedder
+from paperchat.vectorstore.types import Chunk, DocumentRecord, ParsedDocument
+
+_DOCS_SUFFIX = "__documents"
+_META_EMBEDDER = "paperchat_embedder"
+_META_DIMENSION = "paperchat_dimension"
+_META_CHUNKING = "paperchat_chunking"
+
+
+def chunking_signature(settings: Settings) -> str:
+    """What the chunks depend on besides the embedder: chunker version, size, overlap."""
+    return f"{CHUNKER_VERSION}:{settings.chunk_tokens}/{settings.chunk_overlap}"
+
+
+def make_client(settings: Settings) -> Any:
+    """A Chroma client: ``HttpClient`` when a host is configured, else ``PersistentClient`` on ``settings.db``."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    try:
+        if settings.uses_server:
+            return chromadb.HttpClient(
+                host=settings.chroma_host or "localhost", port=settings.chroma_port, settings=chroma_settings
+            )
+        Path(settings.db).mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(settings.db), settings=chroma_settings)
+    except Exception as exc:  # chromadb raises plain ValueError/ConnectError here
+        raise IndexUnavailableError(
+            f"Cannot open the index at {settings.location()}: {exc}. "
+            + (
+                "Is the Chroma server running (chroma run --path DIR --port N)?"
+                if settings.uses_server
+                else "Check that the folder is writable (--db DIR or PAPERCHAT_DB)."
+            )
+        ) from exc
+
+
+@dataclass(slots=True)
+class SearchHit:
+    """One retrieved chunk with its cosine similarity to the query."""
+
+    document: Document
+    score: float
+
+
+def _records_from_get(result: dict[str, Any]) -> list[DocumentRecord]:
+    records = []
+    for doc_id, meta in zip(result["ids"], result["metadatas"] or [], strict=False):
+        meta = meta or {}
+        records.append(
+            DocumentRecord(
+                id=doc_id,
+                file=str(meta.get("file", "")),
+                title=str(meta.get("title", "")),
+                pages=int(meta.get("pages", 0)),
+                chunks=int(meta.get("chunks", 0)),
+                sha256=str(meta.get("sha256", "")),
+                doi=(str(meta["doi"]) if meta.get("doi") else None),
+                path=str(meta.get("path", "")),
+                kind=str(meta.get("kind", "")),
+                status=str(meta.get("status", "complete")),
+            )
+        )
+    return records
+
+
+class PaperIndex:
+    """A paper collection in Chroma: chunks with embeddings, plus a record per document.
+
+    Args:
+        settings: Where the index lives and which embedder builds it.
+        embedder: An embedder to use instead of the one the settings name (tests, custom models).
+        client: An existing Chroma client.
+    """
+
+    def __init__(self, settings: Settings, embedder: Any | None = None, client: Any | None = None) -> None:
+        from langchain_chroma import Chroma
+
+        self.settings = settings
+        self.embedder = embedder if embedder is not None else make_embedder(settings)
+        self.client = client if client is not None else make_client(settings)
+        name = settings.collection
+        try:
+            existing = {c.name for c in self.client.list_collections()}
+        except Exception as exc:
+            raise IndexUnavailableError(f"Cannot reach the index at {settings.location()}: {exc}") from exc
+        self._check_embedder(name, existing)
+        self.vectorstore = Chroma(
+            client=self.client,
+            collection_name=name,
+            embedding_function=self.embedder,
+            collection_metadata={
+                _META_EMBEDDER: self.embedder.name,
+                _META_DIMENSION: int(self.embedder.dimension),
+                _META_CHUNKING: chunking_signature(settings),
+            },
+            collection_configuration={"hnsw": {"space": "cosine"}},
+        )
+        self._chunks = self.vectorstore._collection
+        self._docs = self.client.get_or_create_collection(name + _DOCS_SUFFIX, embedding_function=None)
+
+    @classmethod
+    def open(cls, settings: Settings | None = None, **kwargs: Any) -> PaperIndex:
+        """Open (creating if needed) the index the settings describe."""
+        return cls(settings or Settings(), **kwargs)
+
+    # -- identity ------------------------------------------------------------------------------
+
+    def _check_embedder(self, name: str, existing: set[str]) -> None:
+        if name not in existing:
+            return
+        meta = self.client.get_collection(name, embedding_function=None).metadata or {}
+        built_by, dim = meta.get(_META_EMBEDDER), meta.get(_META_DIMENSION)
+        if built_by is None:
+            raise EmbedderMismatchError(
+                f"The collection '{name}' at {self.settings.location()} was not built by paperchat. "
+                f"Use another collection (--collection NAME)."
+            )
+        if built_by != self.embedder.name or (dim is not None and int(dim) != int(self.embedder.dimension)):
+            raise EmbedderMismatchError(
+                f"The collection '{name}' was built with the embedder '{built_by}' ({dim} dimensions), "
+                f"but the configured embedder is '{self.embedder.name}'. Its vectors cannot be compared. "
+                f"Set PAPERCHAT_EMBEDDER={built_by} to use it, or rebuild it with the new embedder: "
+                f"paperchat index PATH... --collection {name} --rebuild"
+            )
+
+    @property
+    def chunking(self) -> str:
+        """The chunking signature recorded by the collection."""
+        return str((self._chunks.metadata or {}).get(_META_CHUNKING, ""))
+
+    def check_chunking(self) -> None:
+        """Refuse to add documents chunked differently from those already in the collection."""
+        current = chunking_signature(self.settings)
+        if self.chunking and self.chunking != current and self.count_chunks() > 0:
+            raise EmbedderMismatchError(
+                f"The collection '{self.settings.collection}' was chunked as {self.chunking}, the settings "
+                f"say {current}. Mixing them would make results inconsistent. Rebuild it: "
+                f"paperchat index PATH... --collection {self.settings.collection} --rebuild"
+            )
+
+    def reset(self) -> None:
+        """Delete the collection and its document records (``--rebuild``), then recreate them empty."""
+        name = self.settings.collection
+        for coll in (name, name + _DOCS_SUFFIX):
+            try:
+                self.client.delete_collection(coll)
+            except Exception:  # noqa: BLE001 - absent already
+                pass
+        fresh = PaperIndex(self.settings, embedder=self.embedder, client=self.client)
+        self.vectorstore, self._chunks, self._docs = fresh.vectorstore, fresh._chunks, fresh._docs
+
+    # -- documents -----------------------------------------------------------------------------
+
+    def list_documents(self, include_partial: bool = False) -> list[DocumentRecord]:
+        """Every indexed document, sorted by file name."""
+        records = _records_from_get(self._docs.get(include=["metadatas"]))
+        if not include_partial:
+            records = [r for r in records if r.status == "complete"]
+        return sorted(records, key=lambda r: (r.file.lower(), r.id))
+
+    def get_document(self, doc_id: str) -> DocumentRecord | None:
+        """The record of one document by its id, or ``None``."""
+        records = _records_from_get(self._docs.get(ids=[doc_id], include=["metadatas"]))
+        return records[0] if records else None
+
+    def resolve(self, ref: str) -> DocumentRecord:
+        """Find one complete document by id (or id prefix), file name, path or exact title."""
+        ref = ref.strip()
+        records = self.list_documents()
+        for match in (
+            lambda r: r.id == ref,
+            lambda r: r.file == ref or r.path == ref or Path(ref).name == r.file,
+            lambda r: r.id.startswith(ref) and len(ref) >= 4,
+            lambda r: r.title.lower() == ref.lower(),
+        ):
+            found = [r for r in records if match(r)]
+            if len(found) == 1:
+                return found[0]
+            if len(found) > 1:
+                names = ", ".join(f"{r.id} ({r.file})" for r in found[:5])
+                raise PaperchatError(f"'{ref}' matches several documents: {names}. Use the document id.")
+        raise PaperchatError(f"No indexed document matches '{ref}'. See the ids and files with: paperchat list")
+
+    def count_chunks(self) -> int:
+        """Number of chunk records in the collection."""
+        return int(self._chunks.count())
+
+    def write_document(self, parsed: ParsedDocument, chunks: Sequence[Chunk], embeddings: np.ndarray) -> None:
+        """Store a document's chunks and mark it complete (partial until the last chunk is written)."""
+        meta = {
+            "file": parsed.file,
+            "path": parsed.path,
+            "title": parsed.title,
+            "pages": parsed.n_pages,
+            "chunks": len(chunks),
+            "sha256": parsed.sha256,
+            "kind": parsed.kind,
+            "indexed_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "status": "partial",
+        }
+        if parsed.doi:
+            meta["doi"] = parsed.doi
+        self._docs.upsert(ids=[parsed.doc_id], metadatas=[meta], embeddings=[[1.0]])
+        # Chunks left by an interrupted earlier run of this same document go first.
+        self._chunks.delete(where={"doc_id": parsed.doc_id})
+        batch = max(1, min(1000, self._max_batch()))
+        for start in range(0, len(chunks), batch):
+            part = chunks[start : start + batch]
+            self._chunks.upsert(
+                ids=[c.id for c in part],
+                embeddings=embeddings[start : start + batch],
+                documents=[c.text for c in part],
+                metadatas=[self._chunk_metadata(parsed, c) for c in part],
+            )
+        self._docs.update(ids=[parsed.doc_id], metadatas=[{"status": "complete"}])
+
+    def _max_batch(self) -> int:
+        try:
+            return int(self.client.get_max_batch_size())
+        except Exception:  # noqa: BLE001 - older clients
+            return 1000
+
+    @staticmethod
+    def _chunk_metadata(parsed: ParsedDocument, chunk: Chunk) -> dict[str, Any]:
+        return {
+            "doc_id": chunk.doc_id,
+            "file": parsed.file,
+            "title": parsed.title,
+            "page": chunk.page_start,
+            "page_end": chunk.page_end,
+            "section": chunk.section,
+            "in_references": chunk.in_references,
+            "chunk": chunk.index,
+            "tokens": chunk.n_tokens,
+        }
+
+    def delete_document(self, doc_id: str) -> int:
+        """Remove a document and its chunks; returns the number of chunks removed."""
+        existing = self._chunks.get(where={"doc_id": doc_id}, include=[])
+        self._chunks.delete(where={"doc_id": doc_id})
+        self._docs.delete(ids=[doc_id])
+        return len(existing["ids"])
+
+    def update_path(self, doc_id: str, path: str, file: str) -> None:
+        """Record where a known document now lives (renamed or moved file, same content)."""
+        self._docs.update(ids=[doc_id], metadatas=[{"path": path, "file": file}])
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def where(
+        self,
+        papers: Iterable[str] | None = None,
+        sections: Iterable[str] | None = None,
+        include_references: bool = False,
+    ) -> dict[str, Any] | None:
+        """A Chroma ``where`` filter for paper ids, sections and the references switch."""
+        clauses: list[dict[str, Any]] = []
+        paper_ids = list(papers or [])
+        if paper_ids:
+            clauses.append({"doc_id": {"$in": paper_ids}} if len(paper_ids) > 1 else {"doc_id": paper_ids[0]})
+        section_list = list(sections or [])
+        if section_list:
+            clauses.append({"section": {"$in": section_list}})
+        if not include_references:
+            clauses.append({"in_references": False})
+        if not clauses:
+            return None
+        return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+    def dense_search(
+        self, query_vectors: np.ndarray, k: int, where: dict[str, Any] | None = None
+    ) -> list[list[SearchHit]]:
+        """Nearest chunks for each query vector (cosine similarity in ``score``)."""
+        if len(query_vectors) == 0:
+            return []
+        result = self._chunks.query(
+            query_embeddings=np.asarray(query_vectors, dtype=np.float32),
+            n_results=k,
+            where=where,
+            include=["documents", "metadatas", "distances"],
+        )
+        out = []
+        for ids, docs, metas, dists in zip(
+            result["ids"], result["documents"], result["metadatas"], result["distances"], strict=True
+        ):
+            out.append(
+                [
+                    SearchHit(Document(page_content=text, metadata={**(meta or {}), "id": cid}), 1.0 - float(d))
+                    for cid, text, meta, d in zip(ids, docs, metas, dists, strict=True)
+                ]
+            )
+        return out
+
+    def search(
+        self,
+        query: str,
+        k: int = 6,
+        papers: Iterable[str] | None = None,
+        sections: Iterable[str] | None = None,
+        include_references: bool = False,
+    ) -> list[SearchHit]:
+        """Dense search for one query, optionally restricted to papers and sections."""
+        vector = np.asarray([self.embedder.embed_query(query)], dtype=np.float32)
+        return self.dense_search(vector, k, self.where(papers, sections, include_references))[0]
+
+    def get_chunks(self, where: dict[str, Any] | None = None) -> list[Document]:
+        """All chunks matching a filter, as LangChain documents (metadata includes ``id``)."""
+        result = self._chunks.get(where=where, include=["documents", "metadatas"])
+        return [
+            Document(page_content=text, metadata={**(meta or {}), "id": cid})
+            for cid, text, meta in zip(result["ids"], result["documents"], result["metadatas"], strict=True)
+        ]

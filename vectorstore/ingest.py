@@ -1,0 +1,266 @@
+"""Indexing files into a :class:`~paperchat.vectorstore.index.PaperIndex`, with a per-file report.
+
+The flow is files -> hash -> (parse -> clean -> chunk, in a child process) -> embed -> store. Identity is
+by content: an unchanged file is skipped before it is parsed, a changed file replaces its old version
+only once the new one is stored, and a file that fails leaves the index as it was. Parsing of the next
+files runs in the child process while the current one is embedded.
+
+Example:
+    >>> from paperchat.settings import Settings
+    >>> from paperchat.vectorstore import PaperIndex, index_paths
+    >>> report = index_paths(PaperIndex.open(Settings(db="/tmp/db")), ["sample_docs"])  # doctest: +SKIP
+    >>> report.counts()  # doctest: +SKIP
+    {'added': 6, 'unchanged': 0, 'replaced': 0, 'failed': 0, 'removed': 0}
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import deque
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from paperchat.errors import DocumentError
+from paperchat.vectorstore.index import PaperIndex
+from paperchat.vectorstore.parse import supported
+from paperchat.vectorstore.worker import ParseJob, ParseResult, ParseWorker
+
+STATUSES = ("added", "unchanged", "replaced", "failed", "removed")
+
+
+@dataclass(slots=True)
+class FileResult:
+    """What happened to one file (or, for ``removed``, one pruned document)."""
+
+    path: str
+    status: str
+    doc_id: str = ""
+    title: str = ""
+    pages: int = 0
+    chunks: int = 0
+    reason: str = ""
+    seconds: float = 0.0
+
+
+@dataclass(slots=True)
+class IndexReport:
+    """The outcome of one indexing run, with where the time went."""
+
+    results: list[FileResult] = field(default_factory=list)
+    seconds: float = 0.0
+    timings: dict[str, float] = field(
+        default_factory=lambda: {"hash": 0.0, "parse": 0.0, "chunk": 0.0, "embed": 0.0, "store": 0.0}
+    )
+
+    def counts(self) -> dict[str, int]:
+        """Number of files per status."""
+        return {s: sum(r.status == s for r in self.results) for s in STATUSES}
+
+    @property
+    def failed(self) -> list[FileResult]:
+        return [r for r in self.results if r.status == "failed"]
+
+    @property
+    def ok(self) -> bool:
+        """True when no file failed."""
+        return not self.failed
+
+    @property
+    def pages(self) -> int:
+        return sum(r.pages for r in self.results if r.status in ("added", "replaced"))
+
+    @property
+    def chunks(self) -> int:
+        return sum(r.chunks for r in self.results if r.status in ("added", "replaced"))
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-friendly report."""
+        return {
+            "counts": self.counts(),
+            "pages": self.pages,
+            "chunks": self.chunks,
+            "seconds": round(self.seconds, 3),
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
+            "files": [
+                {k: getattr(r, k) for k in ("path", "status", "doc_id", "title", "pages", "chunks", "reason")}
+                for r in self.results
+            ],
+        }
+
+
+def collect_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[FileResult]]:
+    """Files to index under the given files and folders (recursively, hidden files skipped).
+
+    Returns the files, and failures for paths that do not exist.
+    """
+    files: list[Path] = []
+    missing: list[FileResult] = []
+    seen: set[Path] = set()
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if path.is_dir():
+            found = sorted(
+                p
+                for p in path.rglob("*")
+                if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
+        elif path.exists():
+            found = [path]
+        else:
+            missing.append(FileResult(str(path), "failed", reason="no such file or folder"))
+            continue
+        for p in found:
+            key = p.resolve()
+            if key not in seen:
+                seen.add(key)
+                files.append(p)
+    return files, missing
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file's bytes (the document identity)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def parse_job(index: PaperIndex) -> ParseJob:
+    """Parsing limits and chunk sizes for an index (and its embedder's tokenizer)."""
+    settings = index.settings
+    tokenizer = getattr(index.embedder, "_tokenizer_path", None)
+    return ParseJob(
+        max_pages=settings.max_pages,
+        max_bytes=int(settings.max_file_mb * 1_000_000),
+        chunk_tokens=settings.chunk_tokens,
+        chunk_overlap=settings.chunk_overlap,
+        tokenizer_path=tokenizer,
+        embedder_max_tokens=int(getattr(index.embedder, "max_tokens", 8191)),
+    )
+
+
+ProgressFn = Callable[[FileResult], None]
+
+
+def _parsed_in_background(
+    paths: list[Path], job: ParseJob, timeout_s: float, ahead: int = 3
+) -> Iterator[tuple[Path, Future[ParseResult]]]:
+    """Yield each path with a future of its parse, keeping up to ``ahead`` files parsed in advance."""
+    with ParseWorker(job, timeout_s) as worker, ThreadPoolExecutor(max_workers=1) as pool:
+        window: deque[tuple[Path, Future[ParseResult]]] = deque()
+        pending = iter(paths)
+        for path in pending:
+            window.append((path, pool.submit(worker.parse, path)))
+            if len(window) > ahead:
+                yield window.popleft()
+        while window:
+            yield window.popleft()
+
+
+def index_paths(
+    index: PaperIndex,
+    paths: Iterable[str | Path],
+    prune: bool = False,
+    progress: ProgressFn | None = None,
+    on_start: Callable[[int], None] | None = None,
+) -> IndexReport:
+    """Index files and folders; returns the per-file report. Never raises for a bad file.
+
+    Args:
+        index: The index to write to.
+        paths: Files and folders (searched recursively).
+        prune: Also remove documents whose files no longer exist.
+        progress: Called with each file's result as it completes.
+        on_start: Called once with the number of files found.
+    """
+    started = time.perf_counter()
+    report = IndexReport()
+    notify = progress or (lambda result: None)
+    index.check_chunking()
+    files, missing = collect_files(paths)
+    if on_start:
+        on_start(len(files) + len(missing))
+    for result in missing:
+        report.results.append(result)
+        notify(result)
+
+    known = {r.id: r for r in index.list_documents(include_partial=True)}
+    by_path = {r.path: r for r in known.values() if r.status == "complete"}
+    to_parse: list[tuple[Path, str]] = []
+    for path in files:
+        t0 = time.perf_counter()
+        if not supported(path):
+            readable = ".md, .markdown, .pdf, .txt"
+            result = FileResult(
+                str(path), "failed", reason=f"unsupported file type '{path.suffix or '(none)'}' (paperchat reads {readable})"
+            )
+            report.results.append(result)
+            notify(result)
+            continue
+        try:
+            sha = file_sha256(path)
+        except OSError as exc:
+            result = FileResult(str(path), "failed", reason=f"cannot read the file ({exc.strerror or exc})")
+            report.results.append(result)
+            notify(result)
+            continue
+        report.timings["hash"] += time.perf_counter() - t0
+        record = known.get(sha[:16])
+        if record is not None and record.status == "complete":
+            resolved = str(path.resolve())
+            if record.path != resolved and not Path(record.path).exists():
+                index.update_path(record.id, resolved, path.name)  # moved or renamed: same content
+            result = FileResult(str(path), "unchanged", record.id, record.title, record.pages, record.chunks)
+            report.results.append(result)
+            notify(result)
+            continue
+        to_parse.append((path, sha))
+
+    job = parse_job(index)
+    for path, future in _parsed_in_background([p for p, _ in to_parse], job, index.settings.parse_timeout_s):
+        t0 = time.perf_counter()
+        try:
+            parsed = future.result()
+        except DocumentError as exc:
+            result = FileResult(str(path), "failed", reason=exc.reason, seconds=time.perf_counter() - t0)
+            report.results.append(result)
+            notify(result)
+            continue
+        report.timings["parse"] += parsed.parse_s
+        report.timings["chunk"] += parsed.chunk_s
+        result = _store(index, parsed, by_path, report)
+        result.seconds = time.perf_counter() - t0 + parsed.parse_s + parsed.chunk_s
+        report.results.append(result)
+        notify(result)
+
+    if prune:
+        for record in index.list_documents(include_partial=True):
+            if record.path and not Path(record.path).exists():
+                index.delete_document(record.id)
+                result = FileResult(record.path, "removed", record.id, record.title, record.pages, record.chunks)
+                report.results.append(result)
+                notify(result)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _store(index: PaperIndex, parsed: ParseResult, by_path: dict[str, object], report: IndexReport) -> FileResult:
+    doc, chunks = parsed.doc, parsed.chunks
+    t0 = time.perf_counter()
+    vectors = np.asarray(index.embedder.embed_array([c.text for c in chunks]), dtype=np.float32)
+    t1 = time.perf_counter()
+    index.write_document(doc, chunks, vectors)
+    previous = by_path.get(doc.path)
+    status = "added"
+    if previous is not None and previous.id != doc.doc_id:  # type: ignore[attr-defined]
+        index.delete_document(previous.id)  # type: ignore[attr-defined]
+        status = "replaced"
+    report.timings["embed"] += t1 - t0
+    report.timings["store"] += time.perf_counter() - t1
+    return FileResult(doc.path, status, doc.doc_id, doc.title, doc.n_pages, len(chunks))
