@@ -97,7 +97,8 @@ def clean_text(text: str, doc_words: frozenset[str] = frozenset()) -> str:
 
 
 def _line_key(line: str) -> str:
-    return re.sub(r"\d+", "#", re.sub(r"\s+", " ", line.strip().lower()))
+    """A line with its page number generalised (digits at its start or end)."""
+    return re.sub(r"^\d+|\d+$", "#", re.sub(r"\s+", " ", line.strip().lower()))
 
 
 _PAGE_NUMBER = re.compile(r"^(?:page\s*)?\d{1,5}(?:\s*(?:of|/)\s*\d{1,5})?$", re.I)

@@ -131,14 +131,17 @@ def parse_pdf_bytes(path: Path, data: bytes, max_pages: int) -> tuple[list[str],
 
 
 def _decode(path: Path, data: bytes) -> str:
-    for encoding in ("utf-8-sig", "utf-16") if data[:2] in (b"\xff\xfe", b"\xfe\xff") else ("utf-8-sig",):
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
         try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
+            return data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise DocumentError(path, f"invalid UTF-16 text ({exc.reason})") from exc
     if b"\x00" in data[:4096]:
         raise DocumentError(path, "binary data, not text: is the extension right?")
-    return data.decode("latin-1")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")  # legacy 8-bit text: keep what is readable
 
 
 def parse_text_bytes(path: Path, data: bytes, max_pages: int) -> tuple[list[str], dict[str, str]]:

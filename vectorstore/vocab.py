@@ -1,4 +1,4 @@
-"""A list of English words, taken from the embedder's WordPiece vocabulary (offline, no extra data).
+"""A list of English words, taken from the tokenizers paperchat already ships (offline, no extra data).
 
 Used to repair text (is "corpus" a word, so "cor-pus" was a line-break hyphen?) and to recognise a
 text layer that decodes to nonsense (few recognisable words).
@@ -14,15 +14,23 @@ from paperchat.vectorstore.embed import default_model_paths
 
 _WORD = re.compile(r"[a-z]{2,}")
 _LETTERS = re.compile(r"[A-Za-z]{3,}")
+_SPACE_WORD = re.compile(rb" [A-Za-z]{2,}")
 
 
 @lru_cache(maxsize=1)
 def english_words() -> frozenset[str]:
-    """Whole words (lower-case, letters only) of the all-MiniLM-L6-v2 vocabulary, about 20k."""
+    """About 45k lower-case words: the MiniLM WordPiece vocabulary and cl100k's whole-word tokens."""
+    from paperchat.vectorstore.tokens import encoding
+
     _, tokenizer = default_model_paths()
     with open(tokenizer, encoding="utf-8") as fh:
         vocab = json.load(fh)["model"]["vocab"]
-    return frozenset(w for w in vocab if _WORD.fullmatch(w))
+    words = {w for w in vocab if _WORD.fullmatch(w)}
+    # cl100k tokens that are a space and a word are whole words as written in English text
+    for token in encoding()._mergeable_ranks:  # noqa: SLF001 - the only way to list tiktoken's vocabulary
+        if token[:1] == b" " and _SPACE_WORD.fullmatch(token):
+            words.add(token[1:].decode("ascii").lower())
+    return frozenset(words)
 
 
 def is_word(word: str, extra: frozenset[str] | set[str] = frozenset()) -> bool:
@@ -33,9 +41,10 @@ def is_word(word: str, extra: frozenset[str] | set[str] = frozenset()) -> bool:
     words = english_words()
     if low in words:
         return True
-    # simple inflections: plurals and common suffixes of known stems
-    for suffix in ("s", "es", "ed", "ing", "ly", "er", "ers"):
-        if low.endswith(suffix) and len(low) - len(suffix) >= 3 and low[: -len(suffix)] in words:
+    # simple inflections of known stems: plurals, -ed/-ing (also of stems ending in e), -ly, -er
+    for suffix in ("s", "es", "ed", "d", "ing", "ly", "er", "ers", "ation", "ations"):
+        stem = low[: -len(suffix)]
+        if low.endswith(suffix) and len(stem) >= 3 and (stem in words or stem + "e" in words):
             return True
     return False
 
