@@ -14,6 +14,8 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from paperchat.errors import PaperchatError
 from paperchat.settings import Settings, load_settings
 
@@ -68,9 +70,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     err = _console(stderr=True)
     with _writer_lock(settings, args.wait):
-        index = PaperIndex.open(settings)
-        if args.rebuild:
-            index.reset()
+        index = PaperIndex.open(settings, rebuild=args.rebuild)
         progress = Progress(
             TextColumn("[bold]indexing"),
             BarColumn(),
@@ -269,6 +269,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
+    except ValidationError as exc:
+        for problem in exc.errors():
+            field = str(problem["loc"][0]) if problem["loc"] else "?"
+            print(
+                f"paperchat: error: invalid setting {field} (PAPERCHAT_{field.upper()} or its flag): {problem['msg']}",
+                file=sys.stderr,
+            )
+        return EXIT_ERROR
     except PaperchatError as exc:
         print(f"paperchat: error: {exc}", file=sys.stderr)
         return EXIT_ERROR

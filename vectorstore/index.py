@@ -48,6 +48,16 @@ def chunking_signature(settings: Settings) -> str:
     return f"{CHUNKER_VERSION}:{settings.chunk_tokens}/{settings.chunk_overlap}"
 
 
+def index_unavailable_message(settings: Settings, exc: BaseException) -> str:
+    """What to tell the user when the store or server cannot be used."""
+    if settings.uses_server:
+        return (
+            f"Cannot reach the Chroma server at {settings.chroma_host}:{settings.chroma_port} ({type(exc).__name__}). "
+            "Start it (chroma run --path DIR --port N), or unset PAPERCHAT_CHROMA_HOST to use a local folder."
+        )
+    return f"Cannot open the index folder {settings.db} ({exc}). Check that it is writable (--db DIR or PAPERCHAT_DB)."
+
+
 def make_client(settings: Settings) -> Any:
     """A Chroma client: ``HttpClient`` when a host is configured, else ``PersistentClient`` on ``settings.db``."""
     import chromadb
@@ -62,14 +72,15 @@ def make_client(settings: Settings) -> Any:
         Path(settings.db).mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(settings.db), settings=chroma_settings)
     except Exception as exc:  # chromadb raises plain ValueError/ConnectError here
-        raise IndexUnavailableError(
-            f"Cannot open the index at {settings.location()}: {exc}. "
-            + (
-                "Is the Chroma server running (chroma run --path DIR --port N)?"
-                if settings.uses_server
-                else "Check that the folder is writable (--db DIR or PAPERCHAT_DB)."
-            )
-        ) from exc
+        raise IndexUnavailableError(index_unavailable_message(settings, exc)) from exc
+
+
+def drop_collection(client: Any, name: str) -> None:
+    """Delete a paperchat collection and its document records (``--rebuild``); absent ones are fine."""
+    existing = {c.name for c in client.list_collections()}
+    for coll in (name, name + _DOCS_SUFFIX):
+        if coll in existing:
+            client.delete_collection(coll)
 
 
 @dataclass(slots=True)
@@ -120,7 +131,7 @@ class PaperIndex:
         try:
             existing = {c.name for c in self.client.list_collections()}
         except Exception as exc:
-            raise IndexUnavailableError(f"Cannot reach the index at {settings.location()}: {exc}") from exc
+            raise IndexUnavailableError(index_unavailable_message(settings, exc)) from exc
         self._check_embedder(name, existing)
         self.vectorstore = Chroma(
             client=self.client,
@@ -137,9 +148,14 @@ class PaperIndex:
         self._docs = self.client.get_or_create_collection(name + _DOCS_SUFFIX, embedding_function=None)
 
     @classmethod
-    def open(cls, settings: Settings | None = None, **kwargs: Any) -> PaperIndex:
-        """Open (creating if needed) the index the settings describe."""
-        return cls(settings or Settings(), **kwargs)
+    def open(cls, settings: Settings | None = None, rebuild: bool = False, **kwargs: Any) -> PaperIndex:
+        """Open (creating if needed) the index the settings describe; ``rebuild`` empties it first."""
+        settings = settings or Settings()
+        if rebuild:
+            client = kwargs.pop("client", None) or make_client(settings)
+            drop_collection(client, settings.collection)
+            kwargs["client"] = client
+        return cls(settings, **kwargs)
 
     # -- identity ------------------------------------------------------------------------------
 
@@ -175,17 +191,6 @@ class PaperIndex:
                 f"say {current}. Mixing them would make results inconsistent. Rebuild it: "
                 f"paperchat index PATH... --collection {self.settings.collection} --rebuild"
             )
-
-    def reset(self) -> None:
-        """Delete the collection and its document records (``--rebuild``), then recreate them empty."""
-        name = self.settings.collection
-        for coll in (name, name + _DOCS_SUFFIX):
-            try:
-                self.client.delete_collection(coll)
-            except Exception:  # noqa: BLE001 - absent already
-                pass
-        fresh = PaperIndex(self.settings, embedder=self.embedder, client=self.client)
-        self.vectorstore, self._chunks, self._docs = fresh.vectorstore, fresh._chunks, fresh._docs
 
     # -- documents -----------------------------------------------------------------------------
 
