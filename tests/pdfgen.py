@@ -1,0 +1,80 @@
+"""Build small PDFs for tests, byte by byte (no PDF library needed, full control over the text layer)."""
+
+from __future__ import annotations
+
+import io
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+
+
+def make_pdf(pages: list[list[str]], title: str | None = None, font_size: int = 11) -> bytes:
+    """A valid PDF with one text line per string, Helvetica, A4 pages; the first line of page 1 in 18 pt."""
+    objects: list[bytes] = []
+
+    def add(body: str | bytes) -> int:
+        objects.append(body.encode("latin-1") if isinstance(body, str) else body)
+        return len(objects)
+
+    catalog = add("")  # placeholder, filled below
+    pages_obj = add("")
+    font = add("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
+    page_ids = []
+    for p, lines in enumerate(pages):
+        ops = ["BT"]
+        y = 800
+        for i, line in enumerate(lines):
+            size = 18 if (p == 0 and i == 0) else font_size
+            ops.append(f"/F1 {size} Tf 1 0 0 1 56 {y} Tm ({_escape(line)}) Tj")
+            y -= size + 4
+        ops.append("ET")
+        stream = "\n".join(ops).encode("latin-1")
+        content = add(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
+        page_ids.append(
+            add(
+                f"<< /Type /Page /Parent {pages_obj} 0 R /MediaBox [0 0 595 842] "
+                f"/Resources << /Font << /F1 {font} 0 R >> >> /Contents {content} 0 R >>"
+            )
+        )
+    kids = " ".join(f"{i} 0 R" for i in page_ids)
+    objects[pages_obj - 1] = f"<< /Type /Pages /Kids [{kids}] /Count {len(page_ids)} >>".encode()
+    objects[catalog - 1] = f"<< /Type /Catalog /Pages {pages_obj} 0 R >>".encode()
+    info = add(f"<< /Title ({_escape(title)}) >>") if title else None
+
+    out = io.BytesIO()
+    out.write(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(out.tell())
+        out.write(b"%d 0 obj\n" % number + body + b"\nendobj\n")
+    xref = out.tell()
+    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
+    for off in offsets:
+        out.write(b"%010d 00000 n \n" % off)
+    trailer = f"<< /Size {len(objects) + 1} /Root {catalog} 0 R" + (f" /Info {info} 0 R" if info else "") + " >>"
+    out.write(f"trailer\n{trailer}\nstartxref\n{xref}\n%%EOF\n".encode())
+    return out.getvalue()
+
+
+def caesar(text: str, shift: int = 1) -> str:
+    """Letters shifted like a font without a Unicode map decodes them ("Hello" -> "Ifmmp")."""
+    out = []
+    for ch in text:
+        if ch.isascii() and ch.isalpha():
+            base = ord("a") if ch.islower() else ord("A")
+            out.append(chr(base + (ord(ch) - base + shift) % 26))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def image_only_pdf(path: str) -> None:
+    """A 'scanned' page: an image and no text layer."""
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", (600, 800), "white")
+    draw = ImageDraw.Draw(img)
+    for y in range(50, 750, 20):
+        draw.line((40, y, 560, y), fill="black", width=3)
+    img.save(path, "PDF", resolution=72)

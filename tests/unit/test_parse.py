@@ -1,0 +1,91 @@
+"""Every kind of bad input becomes one DocumentError that names the file and the reason."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from paperchat.errors import DocumentError
+from paperchat.vectorstore.parse import parse_file
+from tests.conftest import METHODS_LINES
+from tests.pdfgen import caesar, image_only_pdf, make_pdf
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def test_good_pdf_gives_cleaned_pages_title_and_doi(tmp_path: Path) -> None:
+    pages = [METHODS_LINES, ["3. Results", "The detector found leaves reliably. DOI 10.3897/BDJ.8.e57090 is cited."]]
+    doc = parse_file(_write(tmp_path / "paper.pdf", make_pdf(pages, title="Metadata title")))
+    assert doc.kind == "pdf" and doc.n_pages == 2
+    assert doc.title == "Detection of plant organs on herbarium scans"  # largest font on page 1
+    assert doc.doi == "10.3897/BDJ.8.e57090"
+    assert "single NVIDIA TITAN Xp GPU" in doc.pages[0].text
+    assert len(doc.sha256) == 64 and doc.doc_id == doc.sha256[:16]
+
+
+def test_markdown_and_text(tmp_path: Path) -> None:
+    md = parse_file(_write(tmp_path / "notes.md", b"# My notes\n\nWe used PyTorch.\n"))
+    assert (md.kind, md.title, md.n_pages) == ("markdown", "My notes", 1)
+    txt = parse_file(_write(tmp_path / "notes.txt", "Caf\u00e9 results\n\nAll good.".encode("utf-16")))
+    assert txt.kind == "text" and "Caf\u00e9 results" in txt.pages[0].text
+
+
+def _bad_inputs(tmp: Path) -> dict[str, tuple[Path, str]]:
+    good = make_pdf([METHODS_LINES])
+    encrypted = tmp / "encrypted.pdf"
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter()
+    writer.append(PdfReader(_write(tmp / "plain.pdf", good)))
+    writer.encrypt(user_password="secret", owner_password="owner")
+    with encrypted.open("wb") as fh:
+        writer.write(fh)
+    scanned = tmp / "scanned.pdf"
+    image_only_pdf(str(scanned))
+    loop = tmp / "loop.pdf"
+    os.symlink(loop, loop)
+    return {
+        "empty": (_write(tmp / "empty.pdf", b""), "empty file"),
+        "truncated": (_write(tmp / "truncated.pdf", good[: len(good) // 3]), "corrupt or truncated PDF"),
+        "corrupt": (_write(tmp / "corrupt.pdf", b"%PDF-1.4\n" + os.urandom(2000)), "corrupt or truncated PDF"),
+        "not a pdf": (_write(tmp / "fake.pdf", b"<html>not a pdf</html>" * 10), "not a PDF"),
+        "encrypted": (encrypted, "encrypted PDF"),
+        "scanned": (scanned, "no extractable text"),
+        "garbage": (_write(tmp / "garbage.pdf", make_pdf([[caesar(x) for x in METHODS_LINES * 2]])), "garbage"),
+        "unsupported": (_write(tmp / "paper.docx", b"PK\x03\x04 word"), "unsupported file type '.docx'"),
+        "unreadable": (loop, "cannot read the file"),
+        "binary text": (_write(tmp / "data.txt", b"\x00\x01\x02" * 100), "binary data"),
+    }
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["empty", "truncated", "corrupt", "not a pdf", "encrypted", "scanned", "garbage", "unsupported", "unreadable", "binary text"],
+)
+def test_bad_input_is_one_clear_error(tmp_path: Path, case: str) -> None:
+    path, reason = _bad_inputs(tmp_path)[case]
+    with pytest.raises(DocumentError) as info:
+        parse_file(path)
+    assert reason in info.value.reason
+    assert str(path) in str(info.value)
+
+
+def test_limits(tmp_path: Path) -> None:
+    path = _write(tmp_path / "long.pdf", make_pdf([METHODS_LINES] * 5))
+    with pytest.raises(DocumentError, match="5 pages, more than the limit of 3"):
+        parse_file(path, max_pages=3)
+    with pytest.raises(DocumentError, match="file too large"):
+        parse_file(path, max_bytes=100)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can read files without read permission")
+def test_permission_denied(tmp_path: Path) -> None:
+    path = _write(tmp_path / "secret.md", b"# x\n\ntext")
+    path.chmod(0)
+    with pytest.raises(DocumentError, match="permission denied"):
+        parse_file(path)
