@@ -353,3 +353,13 @@ class PaperIndex:
             Document(page_content=text, metadata={**(meta or {}), "id": cid})
             for cid, text, meta in zip(result["ids"], result["documents"], result["metadatas"], strict=True)
         ]
+
+    def get_chunks_with_embeddings(self, ids: Sequence[str]) -> list[tuple[Document, np.ndarray]]:
+        """Chunks by id, each with its stored embedding."""
+        if not ids:
+            return []
+        got = self._chunks.get(ids=list(ids), include=["documents", "metadatas", "embeddings"])
+        return [
+            (Document(page_content=text, metadata={**(meta or {}), "id": cid}), np.asarray(emb, dtype=np.float32))
+            for cid, text, meta, emb in zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"], strict=True)
+        ]
