@@ -16,6 +16,13 @@ _EXPORTS = {
     "PaperIndex": "paperchat.vectorstore.index",
     "MiniLMEmbeddings": "paperchat.vectorstore.embed",
     "index_paths": "paperchat.vectorstore.ingest",
+    "PaperRetriever": "paperchat.retriever",
+    "create_qa_chain": "paperchat.chain",
+    "load_chain": "paperchat.chain",
+    "QAResult": "paperchat.types",
+    "Citation": "paperchat.types",
+    "ExtractiveAnswerer": "paperchat.extractive",
+    "make_chat_model": "paperchat.llm",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,0 +1,218 @@
+"""The extractive answerer: quotes the best-supported sentences of the excerpts, or says it doesn't know.
+
+No LLM, so nothing is generated: every word of an answer is a sentence of a paper, quoted verbatim and
+cited. How a sentence is scored against the question:
+
+* **meaning**: cosine similarity of the sentence's embedding (the same MiniLM model) to the question's;
+* **words**: the share of the question's focus terms (its content words, minus words every such question
+  has) that the sentence contains, stemmed, weighted by how rare each term is in the excerpts;
+* **examples**: questions like "Which hardware ... (e.g., GPUs, TPUs)?" name what an answer looks like;
+  a sentence that contains one of the examples (or a word the examples stem from) gets a bonus;
+* **excerpt rank**: a small prior for sentences from the best-ranked excerpts;
+* **hedging**: sentences about future work, hypotheticals or what was *not* done are penalised, because
+  quoting "augmentation could improve results in future work" as the augmentation used would be wrong.
+
+The answer is the best sentence, plus up to two more that score nearly as well and add something new.
+Below a threshold calibrated on the dev sets (README, "Abstention") the answer is "I don't know".
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from langchain_core.documents import Document
+
+from paperchat.lexicon import answer_type_terms, mentions
+from paperchat.text import STOPWORDS, raw_tokens, stem
+from paperchat.vectorstore.sentences import sentence_spans
+
+#: Words of methodology questions that do not say what is asked for.
+QUESTION_WORDS = frozenset(
+    """
+    what which who whom whose where when how why is are was were do does did used use using employed
+    applied involved utilized utilised taken followed implemented adopted type types kind kinds
+    deep learning pipeline model models network networks paper study authors
+    build built develop developed create created implement involve perform performed ensure handle address
+    determine
+    """.split()
+)
+_EXAMPLES = re.compile(r"\(\s*(?:e\.\s?g\.|i\.\s?e\.|such as|for example|for instance)\s*,?\s*([^)]*)\)", re.I)
+_HEDGE = re.compile(
+    r"\b(?:future\s+(?:work|research|studies|stud(?:y|ies))|could\s+(?:be|also|further|potentially)|"
+    r"would\s+(?:be|allow|improve|help|likely)|might\s+(?:be|improve|help)|may\s+(?:be\s+)?(?:further\s+)?improve|"
+    r"we\s+(?:plan|intend|aim)\s+to|(?:is|are|was|were)\s+not\s+(?:used|applied|performed|done|employed)|"
+    r"did\s+not\s+(?:use|apply|perform|employ)|no\s+\w+\s+was\s+(?:used|applied|performed)|without\s+(?:any\s+)?\w+ing)\b",
+    re.I,
+)
+_CITATION_LIST = re.compile(r"\(\s*[A-Z][A-Za-z-]+(?: et al\.?| and [A-Z][A-Za-z-]+)?,? \d{4}[a-z]?(?:[;,] [^)]*)?\)")
+
+#: Weights of the sentence score, and the abstention threshold (calibrated in README "Abstention").
+W_MEANING, W_WORDS, W_EXAMPLES, W_RANK = 1.0, 0.45, 0.5, 0.05
+HEDGE_PENALTY = 0.25
+MIN_SCORE = 0.60
+#: Typed questions ("(e.g., GPUs, TPUs)") need this much more: coincidental type words lift all their scores.
+TYPED_MARGIN = 0.10
+FOLLOW_SHARE = 0.85  # further sentences must score at least this share of the best one
+MAX_SENTENCES = 3
+
+
+@dataclass(slots=True)
+class Candidate:
+    """A sentence of an excerpt, with its score."""
+
+    text: str
+    excerpt: int  # 0-based position of the excerpt in the context
+    score: float = 0.0
+    parts: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class ExtractiveAnswer:
+    """What the extractive answerer chose."""
+
+    sentences: list[Candidate]
+    abstained: bool
+    best_score: float
+
+    def text(self) -> str:
+        """The answer: the quoted sentences, each followed by its excerpt number."""
+        return " ".join(f"\u201c{c.text}\u201d [{c.excerpt + 1}]" for c in self.sentences)
+
+
+def question_parts(question: str) -> tuple[str, list[str]]:
+    """The question without its "(e.g., ...)" examples, and the examples."""
+    examples: list[str] = []
+    for match in _EXAMPLES.finditer(question):
+        examples.extend(x.strip(" .") for x in re.split(r",|;|\bor\b|\band\b|/", match.group(1)) if x.strip(" ."))
+    return re.sub(r"\s+", " ", _EXAMPLES.sub("", question)).strip(), examples
+
+
+def focus_terms(question: str) -> list[str]:
+    """Stems of the words that say what is asked for."""
+    main, _ = question_parts(question)
+    out: dict[str, None] = {}
+    for raw in raw_tokens(main):
+        low = raw.lower()
+        if low in STOPWORDS and low not in ("data", "training", "train", "trained", "model", "models") or low in QUESTION_WORDS:
+            continue
+        if len(low) >= 3 or any(c.isdigit() for c in low):
+            out.setdefault(stem(low), None)
+    return list(out)
+
+
+def example_terms(question: str) -> list[str]:
+    """Stems of the example words ("GPUs, TPUs" -> ["gpu", "tpu"])."""
+    _, examples = question_parts(question)
+    out: dict[str, None] = {}
+    for example in examples:
+        for raw in raw_tokens(example):
+            if raw.lower() not in STOPWORDS and (len(raw) >= 2):
+                out.setdefault(stem(raw.lower()), None)
+    return list(out)
+
+
+def candidate_sentences(context: Sequence[Document], min_words: int = 5, max_words: int = 90) -> list[Candidate]:
+    """Sentences of the excerpts that could be quoted as answers."""
+    out = []
+    for i, doc in enumerate(context):
+        text = doc.page_content
+        for start, end in sentence_spans(text):
+            sentence = re.sub(r"\s+", " ", text[start:end]).strip()
+            n_words = len(sentence.split())
+            if min_words <= n_words <= max_words and re.search(r"[a-z]{3}", sentence):
+                out.append(Candidate(sentence, i))
+    return out
+
+
+class ExtractiveAnswerer:
+    """Chooses 1-3 sentences from the excerpts as a cited answer, or abstains.
+
+    Args:
+        embedder: The embedder the index uses (sentences and question are embedded with it).
+        min_score: Abstention threshold on the best sentence's score.
+    """
+
+    mode = "extractive"
+
+    def __init__(self, embedder: object, min_score: float = MIN_SCORE) -> None:
+        self.embedder = embedder
+        self.min_score = min_score
+        self._question_vectors: dict[str, np.ndarray] = {}  # batch extraction asks the same questions often
+
+    def _question_vector(self, question: str) -> np.ndarray:
+        vector = self._question_vectors.get(question)
+        if vector is None:
+            vector = np.asarray(self.embedder.embed_array([question])[0], dtype=np.float32)
+            if len(self._question_vectors) > 1024:
+                self._question_vectors.clear()
+            self._question_vectors[question] = vector
+        return vector
+
+    def answer(self, question: str, context: Sequence[Document]) -> ExtractiveAnswer:
+        """The best-supported sentences for the question, or an abstention."""
+        candidates = candidate_sentences(context)
+        if not candidates:
+            return ExtractiveAnswer([], True, 0.0)
+        typed = self.score(question, candidates, len(context))
+        ranked = sorted(candidates, key=lambda c: -c.score)
+        best = ranked[0]
+        if best.score < self.min_score + (TYPED_MARGIN if typed else 0.0):
+            return ExtractiveAnswer([], True, best.score)
+        chosen = [best]
+        seen = set(stemmed_words(best.text))
+        for cand in ranked[1:]:
+            if len(chosen) == MAX_SENTENCES or cand.score < FOLLOW_SHARE * best.score:
+                break
+            words = set(stemmed_words(cand.text))
+            if len(words - seen) < 0.4 * max(1, len(words)):
+                continue  # mostly repeats what is already quoted
+            chosen.append(cand)
+            seen |= words
+        return ExtractiveAnswer(chosen, False, best.score)
+
+    def score(self, question: str, candidates: list[Candidate], n_excerpts: int) -> bool:
+        """Fill in each candidate's score (see the module docstring); True if the question has an answer type."""
+        main, _ = question_parts(question)
+        vectors = np.asarray(self.embedder.embed_array([c.text for c in candidates]), dtype=np.float32)
+        meaning = vectors @ self._question_vector(question)
+        focus = focus_terms(question)
+        _, examples = question_parts(question)
+        type_terms = answer_type_terms(examples, focus)
+        bags = [set(stemmed_words(c.text)) for c in candidates]
+        # rarer terms among the excerpts count more (a word in every excerpt says little)
+        df = Counter(t for bag in bags for t in set(bag) & set(focus))
+        idf = {t: math.log(1 + len(bags) / (1 + df[t])) for t in focus}
+        total = sum(idf.values()) or 1.0
+        for cand, sim, bag in zip(candidates, meaning, bags, strict=True):
+            words = sum(idf[t] for t in focus if t in bag) / total
+            # one type word may be a coincidence ("small shifts"); two distinct ones are a typed answer
+            example_hit = min(1.0, 0.5 * _type_hits(cand.text, bag, type_terms)) if type_terms else 0.0
+            rank_prior = 1.0 - cand.excerpt / max(1, n_excerpts)
+            hedge = HEDGE_PENALTY if _HEDGE.search(cand.text) else 0.0
+            cand.parts = {"meaning": float(sim), "words": words, "examples": example_hit, "rank": rank_prior, "hedge": hedge}
+            cand.score = (
+                W_MEANING * float(sim) + W_WORDS * words + W_EXAMPLES * example_hit + W_RANK * rank_prior - hedge
+            )
+        return bool(type_terms)
+
+
+def _type_hits(text: str, bag: set[str], terms: list[str]) -> int:
+    """How many distinct answer-type terms a sentence mentions."""
+    found = set()
+    for term in terms:
+        if " " in term or "-" in term or not term.isalnum():
+            if mentions(text, term):
+                found.add(stem(term))
+        elif stem(term) in bag:
+            found.add(stem(term))
+    return len(found)
+
+
+def stemmed_words(text: str) -> list[str]:
+    """Stems of the content words of a text."""
+    return [stem(t.lower()) for t in raw_tokens(text) if t.lower() not in STOPWORDS and len(t) >= 2]
