@@ -1,0 +1,222 @@
+"""Batch extraction: a list of questions asked of every selected paper, restricted to that paper.
+
+The published use case is 28 methodology questions over hundreds of papers. Work is amortised: each
+distinct question is embedded once for the whole run, retrieval for a paper is one filtered query per
+question, and nothing is reloaded per pair. Results are appended as they come (JSONL or CSV), so a rerun
+skips the pairs already answered and retries only those that failed.
+
+JSONL line: ``{"id", "paper", "question", "answer", "abstained", "mode", "citations": [{"n", "text",
+"source", "page", "section", "score", ...}]}`` plus ``"error"`` when the pair failed.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from langchain_core.runnables import Runnable
+
+from paperchat.errors import PaperchatError
+from paperchat.types import QAResult
+
+
+@dataclass(slots=True)
+class Task:
+    """One question about one paper."""
+
+    id: str
+    paper_file: str
+    question: str
+    doc_id: str = ""
+
+
+@dataclass(slots=True)
+class ExtractionSummary:
+    """What an extraction run did."""
+
+    total: int = 0
+    skipped: int = 0
+    answered: int = 0
+    abstained: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def pairs_per_s(self) -> float:
+        done = self.answered + self.abstained + self.failed
+        return done / self.seconds if self.seconds else 0.0
+
+
+def read_questions(path: str | Path) -> list[str]:
+    """Questions from a text file (one per line; blank lines and # comments skipped), JSONL or CSV."""
+    path = Path(path)
+    if not path.is_file():
+        raise PaperchatError(f"{path}: questions file not found")
+    if path.suffix.lower() == ".jsonl":
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        questions = [str(r["question"]) for r in rows if r.get("question")]
+    elif path.suffix.lower() == ".csv":
+        with path.open(encoding="utf-8", newline="") as fh:
+            questions = [row["question"] for row in csv.DictReader(fh) if row.get("question")]
+    else:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        questions = [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+    unique = list(dict.fromkeys(q.strip() for q in questions if q.strip()))
+    if not unique:
+        raise PaperchatError(f"{path}: no questions found (one per line, or a 'question' field/column)")
+    return unique
+
+
+def read_id_rows(path: str | Path) -> list[Task]:
+    """Tasks from a JSONL with ``id``, ``paper_file`` and ``question`` per line (the benchmark format)."""
+    tasks = []
+    for i, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        missing = [k for k in ("id", "paper_file", "question") if not row.get(k)]
+        if missing:
+            raise PaperchatError(f"{path}, line {i}: missing {', '.join(missing)}")
+        tasks.append(Task(str(row["id"]), str(row["paper_file"]), str(row["question"])))
+    return tasks
+
+
+def tasks_for(questions: Sequence[str], papers: Sequence[Any]) -> list[Task]:
+    """Every question for every paper (``papers`` are document records)."""
+    return [
+        Task(f"{p.file}::q{i:02d}", p.file, q, p.id) for p in papers for i, q in enumerate(questions, start=1)
+    ]
+
+
+def done_ids(out: Path) -> set[str]:
+    """Ids already answered (without error) in an existing output file."""
+    if not out.exists():
+        return set()
+    if out.suffix.lower() == ".csv":
+        with out.open(encoding="utf-8", newline="") as fh:
+            return {r["id"] for r in csv.DictReader(fh) if not r.get("error")}
+    ids = set()
+    for line in out.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut short by an interrupted run is redone
+        if not row.get("error"):
+            ids.add(row["id"])
+    return ids
+
+
+def result_row(task: Task, result: QAResult | None, error: str = "") -> dict[str, Any]:
+    """The output row of one pair."""
+    row: dict[str, Any] = {"id": task.id, "paper": task.paper_file, "question": task.question}
+    if result is None:
+        row.update({"answer": "", "abstained": None, "mode": "", "citations": [], "error": error})
+        return row
+    row.update(
+        {
+            "answer": result.answer,
+            "abstained": result.abstained,
+            "mode": result.mode,
+            # the excerpts shown with the answer: those it cites first, then the rest of its context
+            "citations": [c.to_row() for c in result.citations],
+        }
+    )
+    return row
+
+
+class _Writer:
+    CSV_FIELDS = ("id", "paper", "question", "answer", "abstained", "mode", "sources", "error")
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        out.parent.mkdir(parents=True, exist_ok=True)
+        self.csv = out.suffix.lower() == ".csv"
+        new = not out.exists() or out.stat().st_size == 0
+        self.fh = out.open("a", encoding="utf-8", newline="")
+        if self.csv:
+            self.writer = csv.DictWriter(self.fh, fieldnames=self.CSV_FIELDS)
+            if new:
+                self.writer.writeheader()
+
+    def write(self, row: dict[str, Any]) -> None:
+        if self.csv:
+            sources = " | ".join(
+                f"[{c['n']}] {c['source']} p.{c['page']}: {c['text']}" for c in row.get("citations", [])
+            )
+            self.writer.writerow({**{k: row.get(k, "") for k in self.CSV_FIELDS}, "sources": sources})
+        else:
+            self.fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        self.fh.flush()
+
+    def close(self) -> None:
+        self.fh.close()
+
+
+def run_extraction(
+    retriever: Any,
+    chain: Runnable,
+    tasks: list[Task],
+    out: str | Path,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+    concurrency: int = 1,
+) -> ExtractionSummary:
+    """Answer every task, appending rows to ``out``; tasks already answered there are skipped.
+
+    Args:
+        retriever: The :class:`~paperchat.retriever.PaperRetriever` of the chain's index.
+        chain: The QA chain (it receives each pair's excerpts ready-made).
+        tasks: Pairs to answer; ``doc_id`` must be set (unresolved papers become failed rows).
+        out: ``.jsonl`` or ``.csv`` output file.
+        progress: Called with each written row.
+        concurrency: Pairs answered at once (useful with an LLM endpoint).
+    """
+    start = time.perf_counter()
+    out = Path(out)
+    summary = ExtractionSummary(total=len(tasks))
+    done = done_ids(out)
+    todo = [t for t in tasks if t.id not in done]
+    summary.skipped = len(tasks) - len(todo)
+    writer = _Writer(out)
+    notify = progress or (lambda row: None)
+    try:
+        questions = list(dict.fromkeys(t.question for t in todo if t.doc_id))
+        vectors = retriever.index.embedder.embed_array(questions) if questions else np.zeros((0, 1))
+        vector_of = {q: vectors[i] for i, q in enumerate(questions)}
+        by_paper: dict[str, list[Task]] = {}
+        for task in todo:
+            if not task.doc_id:
+                row = result_row(task, None, f"paper not indexed: {task.paper_file}")
+                writer.write(row)
+                summary.failed += 1
+                notify(row)
+                continue
+            by_paper.setdefault(task.doc_id, []).append(task)
+        for doc_id, paper_tasks in by_paper.items():
+            contexts = retriever.retrieve_with_vectors(
+                [t.question for t in paper_tasks], np.stack([vector_of[t.question] for t in paper_tasks]), papers=[doc_id]
+            )
+            inputs = [{"question": t.question, "context": ctx} for t, ctx in zip(paper_tasks, contexts, strict=True)]
+            results = chain.batch(inputs, config={"max_concurrency": concurrency}, return_exceptions=True)
+            for task, result in zip(paper_tasks, results, strict=True):
+                if isinstance(result, BaseException):
+                    message = str(result) if isinstance(result, PaperchatError) else f"{type(result).__name__}: {result}"
+                    row = result_row(task, None, message)
+                    summary.failed += 1
+                    summary.errors.append(f"{task.id}: {message}")
+                else:
+                    row = result_row(task, result)
+                    summary.abstained += bool(result.abstained)
+                    summary.answered += not result.abstained
+                writer.write(row)
+                notify(row)
+    finally:
+        writer.close()
+        summary.seconds = time.perf_counter() - start
+    return summary
