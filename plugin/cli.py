@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -214,6 +214,212 @@ def cmd_search(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- ask / extract / eval -----------------------------------------------------------------------
+
+EXTRACTIVE_NOTE = (
+    "extractive (no LLM configured): quoting the papers. To use an LLM, set OPENAI_API_KEY and/or "
+    "OPENAI_BASE_URL (any OpenAI-compatible server) and PAPERCHAT_MODEL."
+)
+
+
+def _build_chain(settings: Settings, prompt: str = "strict") -> tuple[Any, Any]:
+    from paperchat.chain import create_qa_chain
+    from paperchat.llm import make_chat_model
+    from paperchat.retriever import PaperRetriever
+    from paperchat.vectorstore.index import PaperIndex
+
+    index = PaperIndex.open(settings)
+    retriever = PaperRetriever(index=index, k=settings.k, mode=settings.retrieval)
+    llm = make_chat_model(settings) if settings.uses_llm else None
+    return retriever, create_qa_chain(retriever, llm=llm, prompt=prompt)
+
+
+def mode_line(mode: str) -> str:
+    """How the answering mode is shown to people."""
+    return EXTRACTIVE_NOTE if mode == "extractive" else f"answered by {mode.removeprefix('llm:')} (LLM)"
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from rich.markup import escape
+
+    settings = settings_from_args(args)
+    retriever, chain = _build_chain(settings, args.prompt)
+    request = {"question": args.question, "papers": args.paper or [], "k": args.k}
+    out = _console()
+    result = None
+    streamed = False
+    for piece in chain.stream(request):
+        result = piece if result is None else result + piece
+        if piece.answer and not args.json and not piece.final:
+            if not streamed:
+                out.print(f"[dim]{escape(mode_line(piece.mode or result.mode))}[/]")
+            out.print(escape(piece.answer), end="")
+            streamed = True
+    assert result is not None
+    if args.json:
+        payload = result.model_dump(exclude={"context", "final"})
+        payload["citations"] = [c.model_dump() for c in result.citations]
+        print(json.dumps(payload, indent=1, ensure_ascii=False))
+        return EXIT_OK
+    if streamed:
+        out.print()
+    else:
+        out.print(f"[dim]{escape(mode_line(result.mode))}[/]")
+        out.print(escape(result.answer))
+    if result.notice:
+        out.print(f"[dim]{escape(result.notice)}[/]")
+    if result.abstained:
+        if result.context:
+            out.print("\n[bold]Closest passages[/] (they do not answer the question):")
+            for i, doc in enumerate(result.context[:3], start=1):
+                meta = doc.metadata
+                out.print(f"  {i}. {escape(str(meta.get('file')))}, p. {meta.get('page')}: {escape(doc.page_content[:240])}...")
+        return EXIT_OK
+    out.print("\n[bold]Sources[/]")
+    for c in result.citations:
+        mark = "" if c.cited else " [dim](shown, not cited)[/]"
+        if c.supported is False:
+            mark = " [bold red](flagged: does not support the sentence citing it)[/]"
+        section = f", {escape(c.section)}" if c.section else ""
+        out.print(f"[bold][{c.n}][/] {escape(c.title)} ({escape(c.file)}), p. {c.page}{section}{mark}")
+        out.print(f"    {escape(c.text)}", soft_wrap=True)
+    return EXIT_OK
+
+
+def _tasks_from_args(args: argparse.Namespace, index: Any) -> list[Any]:
+    from paperchat.extract import read_id_rows, read_questions, tasks_for
+
+    if args.ids:
+        tasks = read_id_rows(args.ids)
+        by_file = {r.file: r.id for r in index.list_documents()}
+        for task in tasks:
+            task.doc_id = by_file.get(Path(task.paper_file).name, "")
+        if args.paper:
+            wanted = set(resolve_papers(index, args.paper))
+            tasks = [t for t in tasks if t.doc_id in wanted]
+        return tasks
+    if not args.questions:
+        raise PaperchatError("Give the questions: --questions FILE (one per line), or --ids FILE (JSONL).")
+    papers = [index.resolve(ref) for ref in args.paper] if args.paper else index.list_documents()
+    if not papers:
+        raise PaperchatError("No papers to ask: index some first (paperchat index PATH...).")
+    return tasks_for(read_questions(args.questions), papers)
+
+
+def _run_extraction_with_progress(retriever: Any, chain: Any, tasks: list[Any], out: Path, quiet: bool, concurrency: int) -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from paperchat.extract import done_ids, run_extraction
+
+    already = len(done_ids(out) & {t.id for t in tasks})
+    progress = Progress(
+        TextColumn("[bold]extracting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+        console=_console(stderr=True), transient=True, disable=quiet,
+    )
+    with progress:
+        task = progress.add_task("", total=len(tasks), completed=already)
+        return run_extraction(retriever, chain, tasks, out, progress=lambda row: progress.advance(task), concurrency=concurrency)
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    retriever, chain = _build_chain(settings, args.prompt)
+    tasks = _tasks_from_args(args, retriever.index)
+    out = Path(args.out)
+    summary = _run_extraction_with_progress(retriever, chain, tasks, out, args.quiet, args.concurrency)
+    print(
+        f"{summary.total} pairs: {summary.skipped} already in {out}, {summary.answered} answered, "
+        f"{summary.abstained} \"I don't know\", {summary.failed} failed "
+        f"({summary.seconds:.1f} s, {summary.pairs_per_s:.2f} pairs/s)."
+    )
+    for line in summary.errors[:10]:
+        print(f"  failed: {line}", file=sys.stderr)
+    return EXIT_OK if not summary.failed else EXIT_FAILED
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from paperchat.evaluate import headline, read_jsonl, score_predictions
+    from paperchat.vectorstore.ingest import index_paths
+
+    settings = settings_from_args(args)
+    gold_path, corpus = Path(args.gold), Path(args.corpus)
+    gold = read_jsonl(gold_path)
+    files = [corpus / p for p in dict.fromkeys(r["paper_file"] for r in gold)]
+    missing = [str(f) for f in files if not f.exists()]
+    if missing:
+        raise PaperchatError(f"{len(missing)} paper(s) of {gold_path.name} are not in {corpus}: {', '.join(missing[:3])}")
+    retriever, chain = _build_chain(settings)
+    report = index_paths(retriever.index, files)
+    if not report.ok:
+        raise PaperchatError("Some papers could not be indexed: " + "; ".join(f"{r.path}: {r.reason}" for r in report.failed))
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pred_path = out_dir / f"predictions-{gold_path.stem}.jsonl"
+    if pred_path.exists() and not args.resume:
+        pred_path.unlink()
+    args.ids, args.questions, args.paper = str(gold_path), None, None
+    tasks = _tasks_from_args(args, retriever.index)
+    _run_extraction_with_progress(retriever, chain, tasks, pred_path, args.quiet, args.concurrency)
+    predictions = {p["id"]: p for p in read_jsonl(pred_path)}
+    results = {"paperchat": score_predictions(gold, predictions, args.exclude_conflicts)}
+    cited_only = {k: {**p, "citations": [c for c in p.get("citations", []) if c.get("cited", True)]} for k, p in predictions.items()}
+    results["paperchat, cited excerpts only"] = score_predictions(gold, cited_only, args.exclude_conflicts)
+    files_scored = {"paperchat": pred_path}
+    if args.baseline:
+        from paperchat.baseline import baseline_predictions
+
+        base = baseline_predictions(gold, corpus, retriever.index.embedder)
+        base_path = out_dir / f"predictions-{gold_path.stem}-published-baseline.jsonl"
+        base_path.write_text("".join(json.dumps(p) + "\n" for p in base.values()), encoding="utf-8")
+        results["published pipeline retrieval"] = score_predictions(gold, base, args.exclude_conflicts)
+        files_scored["published pipeline retrieval"] = base_path
+    reference: dict[str, Any] = {}
+    if args.scorer:
+        reference = {name: _reference_score(args.scorer, gold_path, path, args.exclude_conflicts) for name, path in files_scored.items()}
+    summary = {
+        "gold": str(gold_path), "corpus": str(corpus), "mode": mode_line("extractive" if not settings.uses_llm else f"llm:{settings.model}"),
+        "exclude_conflicts": args.exclude_conflicts, "metrics": results, "reference_scorer": reference,
+    }
+    metrics_path = out_dir / f"metrics-{gold_path.stem}.json"
+    metrics_path.write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+    _print_eval_table({name: headline(m) for name, m in results.items()}, reference, gold_path.name)
+    print(f"\npredictions: {pred_path}\nmetrics: {metrics_path}")
+    return EXIT_OK
+
+
+def _reference_score(scorer: str, gold: Path, pred: Path, exclude_conflicts: bool) -> dict[str, Any]:
+    import subprocess
+
+    command = [sys.executable, scorer, "--gold", str(gold), "--pred", str(pred)]
+    if exclude_conflicts:
+        command.append("--exclude-conflicts")
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        raise PaperchatError(f"the reference scorer failed: {done.stderr.strip()[-300:]}")
+    return json.loads(done.stdout)
+
+
+def _print_eval_table(rows: dict[str, dict[str, Any]], reference: dict[str, Any], name: str) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"paperchat eval: {name}", box=None, header_style="bold", pad_edge=False)
+    columns = ["abstention_f1", "abstention_accuracy", "answer_rate", "reference_support", "evidence_recall", "evidence_hit_rate"]
+    table.add_column("")
+    for col in columns:
+        table.add_column(col.replace("_", " "), justify="right")
+    fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+    for label, values in rows.items():
+        table.add_row(label, *(fmt(values[c]) for c in columns))
+    for label, ref in reference.items():
+        table.add_row(
+            f"{label} (reference scorer)",
+            fmt(ref["abstention"]["f1"]), fmt(ref["abstention"]["accuracy"]), fmt(ref["answer_rate_on_answerable"]),
+            fmt((ref.get("reference_support") or {}).get("mean")), fmt((ref.get("evidence_recall") or {}).get("mean")),
+            fmt((ref.get("evidence_recall") or {}).get("hit_rate")),
+        )
+    _console().print(table)
+
+
 # -- parser ---------------------------------------------------------------------------------------
 
 
@@ -254,13 +460,42 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.set_defaults(func=cmd_search)
 
-    for register in _EXTRA_COMMANDS:
-        register(sub, _common)
+    p = sub.add_parser("ask", help="answer a question from the papers, with cited excerpts")
+    p.add_argument("question")
+    p.add_argument("--paper", action="append", metavar="DOC", help="restrict to this document (repeatable)")
+    p.add_argument("--k", type=int, help="excerpts to retrieve (PAPERCHAT_K, default 6)")
+    p.add_argument("--prompt", choices=["strict", "published"], default="strict", help="prompt preset for an LLM")
+    p.add_argument("--json", action="store_true")
+    _common(p)
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("extract", help="ask a list of questions of every paper; results as JSONL or CSV (resumable)")
+    p.add_argument("--questions", metavar="FILE", help="questions, one per line (or .jsonl/.csv with 'question')")
+    p.add_argument("--ids", metavar="FILE", help="JSONL rows with id, paper_file, question (keeps the ids)")
+    p.add_argument("--paper", action="append", metavar="DOC", help="only this document (repeatable; default all)")
+    p.add_argument("--out", required=True, metavar="FILE", help="results.jsonl or results.csv")
+    p.add_argument("--k", type=int)
+    p.add_argument("--prompt", choices=["strict", "published"], default="strict")
+    p.add_argument("--concurrency", type=int, default=1, help="pairs answered at once (LLM endpoints)")
+    p.add_argument("--quiet", action="store_true")
+    _common(p)
+    p.set_defaults(func=cmd_extract)
+
+    p = sub.add_parser("eval", help="answer a labelled question set and print the metrics")
+    p.add_argument("--gold", required=True, metavar="FILE.jsonl", help="labelled questions (benchmark format)")
+    p.add_argument("--corpus", required=True, metavar="DIR", help="folder the gold's paper_file paths are relative to")
+    p.add_argument("--out", default="eval-results", metavar="DIR", help="where predictions and metrics go")
+    p.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
+                   help="also score the published pipeline's retrieval (needs paperchat[bench])")
+    p.add_argument("--scorer", metavar="SCORE_PY", help="also run this reference scorer on the same predictions")
+    p.add_argument("--exclude-conflicts", action="store_true", help="drop rows whose label note says CONFLICT")
+    p.add_argument("--resume", action="store_true", help="keep predictions already made")
+    p.add_argument("--k", type=int)
+    p.add_argument("--concurrency", type=int, default=1)
+    p.add_argument("--quiet", action="store_true")
+    _common(p)
+    p.set_defaults(func=cmd_eval, collection="eval")  # a collection of its own, apart from the user's papers
     return parser
-
-
-#: Commands defined in other modules register themselves here (ask, extract, eval, ui).
-_EXTRA_COMMANDS: list[Callable[[Any, Callable[[argparse.ArgumentParser], None]], None]] = []
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -279,6 +514,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     except PaperchatError as exc:
         print(f"paperchat: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as exc:  # a file the user named cannot be read or written
+        print(f"paperchat: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("paperchat: interrupted; what was already indexed is kept.", file=sys.stderr)
