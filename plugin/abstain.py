@@ -18,7 +18,9 @@ from langchain_core.documents import Document
 
 from paperchat.vectorstore.sentences import split_sentences
 
-#: Default gate: the best excerpt's cosine similarity to the question must reach this (README, "Abstention").
+#: Default gate: the best excerpt's cosine similarity to the question must reach this. Calibrated on the
+#: dev sets: every answerable question's best excerpt reaches 0.22 or more, while off-topic questions
+#: asked of each paper reach 0.12 (median) and 0.21 (90th percentile), so about 87% of them stop here.
 GATE_MIN_SIMILARITY = 0.20
 
 _NEGATIVE = re.compile(
@@ -57,7 +59,8 @@ def is_abstention(answer: str) -> bool:
     sentences = [s for s in split_sentences(text) if re.search(r"[A-Za-z]{3,}", s)]
     if not sentences:
         return True
-    negative = [says_dont_know(s) for s in sentences]
+    # a sentence that cites an excerpt says something, even if it also notes a gap
+    negative = [says_dont_know(s) and not _CITATION.search(s) for s in sentences]
     if all(negative):
         return True
     return negative[0] and not _CITATION.search(text)

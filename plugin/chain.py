@@ -36,7 +36,7 @@ from langchain_core.runnables import (
 
 from paperchat.abstain import GATE_MIN_SIMILARITY, is_abstention, passes_gate
 from paperchat.citations import check_citations, citation_from, drop_unknown_marks
-from paperchat.errors import PaperchatError
+from paperchat.errors import LLMError, PaperchatError
 from paperchat.extractive import ExtractiveAnswerer
 from paperchat.llm import llm_error, model_label
 from paperchat.prompts import (
@@ -219,14 +219,17 @@ def create_qa_chain(
             yield extractive_answer(x)
             return
         parts: list[str] = []
+        finished = False
         try:
             for chunk in llm.stream(messages(x), config=config):
+                finished = finished or _finished(chunk)
                 text = _chunk_text(chunk)
                 if text:
                     parts.append(text)
                     yield QAResult(answer=text)
         except Exception as exc:  # noqa: BLE001 - mapped to a clear, key-free message
             raise llm_error(exc, llm) from exc
+        _check_complete(finished, llm)
         yield finish_llm("".join(parts), x["context"])
 
     async def answer_astream(inputs: AsyncIterator[dict[str, Any]], config: RunnableConfig) -> AsyncIterator[QAResult]:
@@ -240,18 +243,34 @@ def create_qa_chain(
             yield extractive_answer(x)
             return
         parts: list[str] = []
+        finished = False
         try:
             async for chunk in llm.astream(messages(x), config=config):
+                finished = finished or _finished(chunk)
                 text = _chunk_text(chunk)
                 if text:
                     parts.append(text)
                     yield QAResult(answer=text)
         except Exception as exc:  # noqa: BLE001
             raise llm_error(exc, llm) from exc
+        _check_complete(finished, llm)
         yield finish_llm("".join(parts), x["context"])
 
     answer = RunnableGenerator(answer_stream, answer_astream, name="answer")
     return (prepared | answer).with_config(run_name="paperchat_qa")
+
+
+def _finished(chunk: Any) -> bool:
+    return bool((getattr(chunk, "response_metadata", None) or {}).get("finish_reason"))
+
+
+def _check_complete(finished: bool, llm: Any) -> None:
+    """OpenAI-compatible streams end with a finish reason; one that stops without it was cut off."""
+    if not finished and hasattr(llm, "openai_api_base"):
+        raise LLMError(
+            f"The reply of {getattr(llm, 'openai_api_base', None) or 'the LLM endpoint'} was cut off before it "
+            "finished (the stream ended early). Try again."
+        )
 
 
 def _chunk_text(chunk: Any) -> str:

@@ -16,7 +16,7 @@ import re
 
 from langchain_core.documents import Document
 
-from paperchat.text import content_tokens
+from paperchat.text import content_tokens, stem
 from paperchat.types import Citation
 from paperchat.vectorstore.sentences import split_sentences
 
@@ -65,10 +65,10 @@ def strip_marks(text: str) -> str:
 def supports(sentence: str, excerpt: str) -> bool:
     """True if the excerpt shares substance with the sentence (content words, and its numbers)."""
     claim = strip_marks(sentence)
-    words = content_tokens(claim)
+    words = {stem(w) for w in content_tokens(claim)}
     if not words:
         return True  # nothing checkable ("See [2].")
-    shared = words & content_tokens(excerpt)
+    shared = words & {stem(w) for w in content_tokens(excerpt)}
     numbers = set(_NUMBER.findall(claim)) - {str(n) for n in range(1, 4)}
     if numbers and not any(num in excerpt for num in numbers):
         return False

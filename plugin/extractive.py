@@ -9,8 +9,9 @@ cited. How a sentence is scored against the question:
 * **examples**: questions like "Which hardware ... (e.g., GPUs, TPUs)?" name what an answer looks like;
   a sentence that contains one of the examples (or a word the examples stem from) gets a bonus;
 * **excerpt rank**: a small prior for sentences from the best-ranked excerpts;
-* **hedging**: sentences about future work, hypotheticals or what was *not* done are penalised, because
-  quoting "augmentation could improve results in future work" as the augmentation used would be wrong.
+* **hedging**: sentences about future work, hypotheticals or what was *not* done are never quoted,
+  because quoting "augmentation could improve results in future work" as the augmentation used would be
+  wrong.
 
 The answer is the best sentence, plus up to two more that score nearly as well and add something new.
 Below a threshold calibrated on the dev sets (README, "Abstention") the answer is "I don't know".
@@ -53,7 +54,7 @@ _CITATION_LIST = re.compile(r"\(\s*[A-Z][A-Za-z-]+(?: et al\.?| and [A-Z][A-Za-z
 
 #: Weights of the sentence score, and the abstention threshold (calibrated in README "Abstention").
 W_MEANING, W_WORDS, W_EXAMPLES, W_RANK = 1.0, 0.45, 0.5, 0.05
-HEDGE_PENALTY = 0.25
+HEDGE_PENALTY = 1.0  # future work / not done: about the topic, never quoted as what was done
 MIN_SCORE = 0.60
 #: Typed questions ("(e.g., GPUs, TPUs)") need this much more: coincidental type words lift all their scores.
 TYPED_MARGIN = 0.10
@@ -89,7 +90,8 @@ def question_parts(question: str) -> tuple[str, list[str]]:
     examples: list[str] = []
     for match in _EXAMPLES.finditer(question):
         examples.extend(x.strip(" .") for x in re.split(r",|;|\bor\b|\band\b|/", match.group(1)) if x.strip(" ."))
-    return re.sub(r"\s+", " ", _EXAMPLES.sub("", question)).strip(), examples
+    main = re.sub(r"\s+([?.!,;:])", r"\1", re.sub(r"\s+", " ", _EXAMPLES.sub("", question)))
+    return main.strip(), examples
 
 
 def focus_terms(question: str) -> list[str]:
@@ -159,7 +161,10 @@ class ExtractiveAnswerer:
         if not candidates:
             return ExtractiveAnswer([], True, 0.0)
         typed = self.score(question, candidates, len(context))
-        ranked = sorted(candidates, key=lambda c: -c.score)
+        # hedged sentences (future work, what was not done) are about the topic but never the answer
+        ranked = sorted((c for c in candidates if not c.parts["hedge"]), key=lambda c: -c.score)
+        if not ranked:
+            return ExtractiveAnswer([], True, 0.0)
         best = ranked[0]
         if best.score < self.min_score + (TYPED_MARGIN if typed else 0.0):
             return ExtractiveAnswer([], True, best.score)

@@ -69,8 +69,9 @@ def llm_error(exc: BaseException, llm: Any = None) -> LLMError:
         message = f"Cannot connect to {where}. Is the server running and OPENAI_BASE_URL right?"
     elif isinstance(exc, openai.APIStatusError):
         message = f"{where} failed with HTTP {exc.status_code} after the retries. Try again later."
-    elif isinstance(exc, openai.APIError):
-        message = f"{where} sent a reply that could not be read ({type(exc).__name__}). Try again."
+    elif isinstance(exc, (openai.APIError, ValueError, KeyError, TypeError)):
+        # a body that is not the OpenAI format (an HTML error page, a proxy's reply, broken JSON)
+        message = f"{where} sent a reply that could not be read ({type(exc).__name__}). Is OPENAI_BASE_URL an OpenAI-compatible API?"
     else:
         message = f"The LLM call failed ({type(exc).__name__}). Try again."
     key = getattr(llm, "openai_api_key", None)

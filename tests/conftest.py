@@ -57,3 +57,16 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def sample_index(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 - PaperIndex
+    """An index of sample_docs/, built once per test session (read-only for tests)."""
+    from paperchat.vectorstore.index import PaperIndex
+    from paperchat.vectorstore.ingest import index_paths
+
+    settings = Settings(db=tmp_path_factory.mktemp("sample-db"), collection="samples")
+    index = PaperIndex.open(settings)
+    report = index_paths(index, [SAMPLE_DOCS])
+    assert report.ok, report.failed
+    return index

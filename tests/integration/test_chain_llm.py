@@ -1,0 +1,176 @@
+"""The chain with a real LLM client (ChatOpenAI/openai) talking to a fake OpenAI-compatible server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from langchain_openai import ChatOpenAI
+
+from paperchat.chain import create_qa_chain
+from paperchat.errors import LLMError
+from paperchat.prompts import STRICT_RULE
+from paperchat.retriever import PaperRetriever
+from tests.fake_openai import FakeOpenAI, fake_openai_server
+
+pytestmark = pytest.mark.integration
+
+SECRET = "sk-test-9f8e7d6c5b4a3210secret"
+PAPER = "weinstein2019_tree_crowns.pdf"
+QUESTION = "Which deep learning library was the tree-crown detector implemented with?"
+
+
+@pytest.fixture
+def server() -> Iterator[FakeOpenAI]:
+    with fake_openai_server() as state:
+        yield state
+
+
+def llm_for(server: FakeOpenAI, **kwargs: Any) -> ChatOpenAI:
+    options: dict[str, Any] = {"max_retries": 0, "timeout": 10}
+    options.update(kwargs)
+    return ChatOpenAI(model="fake-model", base_url=server.base_url, api_key=SECRET, temperature=0, **options)
+
+
+def chain_for(index: Any, llm: Any, **kwargs: Any) -> Any:
+    return create_qa_chain(PaperRetriever(index=index, k=4), llm=llm, **kwargs)
+
+
+def prompt_of(request: dict[str, Any]) -> str:
+    return "\n".join(m["content"] for m in request["body"]["messages"])
+
+
+def test_invoke_sends_the_strict_prompt_and_checks_citations(sample_index: Any, server: FakeOpenAI) -> None:
+    server.replies = [{"content": "The detector was implemented with the Keras deep learning library [1]."}]
+    result = chain_for(sample_index, llm_for(server)).invoke({"question": QUESTION, "papers": [PAPER]})
+    assert result.mode == "llm:fake-model" and not result.abstained
+    assert result.answer == "The detector was implemented with the Keras deep learning library [1]."
+    sent = prompt_of(server.chat_requests()[0])
+    assert sent.startswith(STRICT_RULE) and "[1] Summary of the methods of" in sent and QUESTION in sent
+    cited = result.cited
+    assert [c.n for c in cited] == [1] and cited[0].supported is True and "Keras" in cited[0].text
+    assert cited[0].file == PAPER and cited[0].page and len(result.context) == 4
+    assert all(c.file == PAPER for c in result.citations)  # restricted to the paper
+    assert server.chat_requests()[0]["body"]["temperature"] == 0
+
+
+def test_stream_yields_pieces_then_citations(sample_index: Any, server: FakeOpenAI) -> None:
+    server.replies = [{"content": "It was implemented with the Keras deep learning library [1], using keras-retinanet [1]."}]
+    pieces = list(chain_for(sample_index, llm_for(server)).stream({"question": QUESTION, "papers": [PAPER]}))
+    assert pieces[0].context and not pieces[0].answer  # the excerpts come first
+    assert len([p for p in pieces if p.answer]) > 3  # then the answer, piece by piece
+    assert pieces[-1].final and pieces[-1].citations
+    total = pieces[0]
+    for piece in pieces[1:]:
+        total = total + piece
+    assert total.answer.startswith("It was implemented with the Keras") and total.cited[0].n == 1
+
+
+def test_batch_and_async(sample_index: Any, server: FakeOpenAI) -> None:
+    server.default = {"content": "Keras [1]."}
+    chain = chain_for(sample_index, llm_for(server))
+    results = chain.batch([{"question": QUESTION, "papers": [PAPER]}, {"question": "Which backbone network did the tree-crown detector use?", "papers": [PAPER]}])
+    assert [r.answer for r in results] == ["Keras [1].", "Keras [1]."]
+    assert asyncio.run(chain.ainvoke({"question": QUESTION, "papers": [PAPER]})).answer == "Keras [1]."
+
+    async def collect() -> list[Any]:
+        return [p async for p in chain.astream({"question": QUESTION, "papers": [PAPER]})]
+
+    pieces = asyncio.run(collect())
+    assert pieces[-1].final and "".join(p.answer for p in pieces) == "Keras [1]."
+
+
+def test_invented_citation_numbers_are_dropped_and_unsupported_ones_flagged(sample_index: Any, server: FakeOpenAI) -> None:
+    server.replies = [{"content": "It used Keras [1][9]. Whales were counted from satellites [2]."}]
+    result = chain_for(sample_index, llm_for(server)).invoke({"question": QUESTION, "papers": [PAPER]})
+    assert result.answer == "It used Keras [1]. Whales were counted from satellites [2]."
+    assert "[9]" in result.notice
+    flags = {c.n: c.supported for c in result.cited}
+    assert flags[1] is True and flags[2] is False
+    assert [c.n for c in result.unsupported] == [2]
+
+
+def test_llm_saying_it_does_not_know_abstains(sample_index: Any, server: FakeOpenAI) -> None:
+    server.replies = [{"content": "The provided context does not mention which GPU was used."}]
+    result = chain_for(sample_index, llm_for(server)).invoke({"question": "Which GPU was used?", "papers": [PAPER]})
+    assert result.abstained and result.citations == []
+
+
+def test_gate_answers_without_calling_the_llm(sample_index: Any, server: FakeOpenAI) -> None:
+    chain = chain_for(sample_index, llm_for(server), gate_min_similarity=0.99)
+    result = chain.invoke({"question": "What is the boiling point of tungsten?"})
+    assert result.abstained and "don't know" in result.answer and server.chat_requests() == []
+
+
+def test_follow_up_is_condensed_by_the_llm(sample_index: Any, server: FakeOpenAI) -> None:
+    server.replies = [{"content": "Which backbone did the tree-crown detector use?"}, {"content": "ResNet-50 [1]."}]
+    history = [("Which library was the tree-crown detector built with?", "Keras [1].")]
+    result = chain_for(sample_index, llm_for(server)).invoke({"question": "And its backbone?", "chat_history": history})
+    first, second = server.chat_requests()
+    assert "Follow-up question: And its backbone?" in prompt_of(first) and "Keras [1]." in prompt_of(first)
+    assert result.standalone_question == "Which backbone did the tree-crown detector use?"
+    assert "Question: Which backbone did the tree-crown detector use?" in prompt_of(second)
+
+
+def test_published_preset(sample_index: Any, server: FakeOpenAI) -> None:
+    server.replies = [{"content": "Answer:::\nAnswer: The Keras deep learning library was used.\n\nAnswer:::"}]
+    result = chain_for(sample_index, llm_for(server), prompt="published").invoke({"question": QUESTION, "papers": [PAPER]})
+    assert result.answer == "The Keras deep learning library was used."
+    sent = prompt_of(server.chat_requests()[0])
+    assert "%INSTRUCTIONS:" in sent and f'Query: "{QUESTION}"' in sent and "[1]" not in sent
+    assert len(result.cited) == 4  # every excerpt shown is a source in this format
+
+
+def test_rate_limit_then_success_is_retried(sample_index: Any, server: FakeOpenAI) -> None:
+    server.replies = [{"status": 429}, {"content": "Keras [1]."}]
+    result = chain_for(sample_index, llm_for(server, max_retries=2)).invoke({"question": QUESTION, "papers": [PAPER]})
+    assert result.answer == "Keras [1]." and len(server.chat_requests()) == 2
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        ({"status": 500}, "HTTP 500"),
+        ({"status": 401}, "OPENAI_API_KEY"),
+        ({"status": 404}, "PAPERCHAT_MODEL"),
+        ({"delay": 3.0, "content": "late"}, "did not answer in time"),
+        ({"truncate": True, "content": "Keras is the library that was used for this detector [1]."}, "cut off"),
+        ({"garbage": True}, "could not be read"),
+    ],
+)
+def test_llm_failures_are_clear_and_never_show_the_key(sample_index: Any, server: FakeOpenAI, reply: dict[str, Any], expected: str) -> None:
+    server.default = reply
+    with pytest.raises(LLMError) as info:
+        chain_for(sample_index, llm_for(server, timeout=1.0)).invoke({"question": QUESTION, "papers": [PAPER]})
+    message = str(info.value)
+    assert expected in message and SECRET not in message and SECRET[:12] not in message
+    assert server.chat_requests()[0]["authorization"] == f"Bearer {SECRET}"  # the key was really sent
+
+
+def test_cli_ask_through_an_openai_compatible_endpoint(
+    sample_index: Any, server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from paperchat.cli import main
+
+    settings = sample_index.settings
+    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    monkeypatch.setenv("PAPERCHAT_MODEL", "fake-model")
+    argv = ["ask", QUESTION, "--paper", PAPER, "--db", str(settings.db), "--collection", settings.collection]
+    server.replies = [{"content": "It was implemented with Keras [1]."}]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "fake-model" in out and "It was implemented with Keras [1]." in out and "Sources" in out
+
+    server.replies = [{"content": "It was implemented with Keras [1]."}]
+    assert main([*argv, "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["mode"] == "llm:fake-model" and payload["citations"][0]["cited"]
+
+    server.default = {"status": 500}
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert "HTTP 500" in captured.err and "Traceback" not in captured.err and SECRET not in captured.err + captured.out

@@ -1,0 +1,71 @@
+"""The extractive answerer picks the sentence that answers, quotes it verbatim, or abstains."""
+
+from __future__ import annotations
+
+import pytest
+from langchain_core.documents import Document
+
+from paperchat.extractive import ExtractiveAnswerer, focus_terms, question_parts
+from paperchat.lexicon import answer_type_terms, expand_query
+from paperchat.vectorstore.embed import MiniLMEmbeddings
+
+
+@pytest.fixture(scope="module")
+def answerer() -> ExtractiveAnswerer:
+    return ExtractiveAnswerer(MiniLMEmbeddings())
+
+
+def excerpts(*texts: str) -> list[Document]:
+    return [Document(page_content=t, metadata={"similarity": 0.4}) for t in texts]
+
+
+HARDWARE = "Which hardware resources are used for training the deep learning model (e.g., GPUs, TPUs)?"
+AUGMENTATION = "What are the data augmentation techniques applied in the deep learning pipeline (e.g., Flipping, Rotating, Scaling)?"
+
+
+def test_question_parts_and_answer_types() -> None:
+    main, examples = question_parts(HARDWARE)
+    assert main == "Which hardware resources are used for training the deep learning model?"
+    assert examples == ["GPUs", "TPUs"]
+    assert "hardware" in focus_terms(HARDWARE) and "deep" not in focus_terms(HARDWARE)
+    types = answer_type_terms(examples, focus_terms(HARDWARE))
+    assert {"nvidia", "titan", "cpu"} <= set(types)
+    # an augmentation question is not widened into preprocessing by its "Scaling" example
+    assert "normalization" not in answer_type_terms(*reversed((focus_terms(AUGMENTATION), question_parts(AUGMENTATION)[1])))
+    assert "theano" in expand_query("Which frameworks are used to build the deep learning model (e.g., TensorFlow, PyTorch)?")
+
+
+def test_quotes_the_sentence_that_answers(answerer: ExtractiveAnswerer) -> None:
+    context = excerpts(
+        "Camera traps were placed along game trails. The images were labelled by volunteers.",
+        "All models were trained on a workstation with an NVIDIA GeForce RTX 2080 Ti GPU and 64 GB of RAM. "
+        "Training took two days.",
+        "Deep learning has transformed ecology in the last decade.",
+    )
+    found = answerer.answer(HARDWARE, context)
+    assert not found.abstained
+    best = found.sentences[0]
+    assert best.excerpt == 1 and "RTX 2080 Ti" in best.text
+    assert best.text in context[1].page_content  # quoted verbatim
+    assert found.text().startswith("\u201cAll models were trained on a workstation") and "[2]" in found.text()
+
+
+def test_abstains_when_nothing_answers(answerer: ExtractiveAnswerer) -> None:
+    context = excerpts(
+        "The study area covers 120 square kilometres of mixed forest in Bavaria.",
+        "We recorded bird songs at dawn with passive acoustic recorders.",
+    )
+    assert answerer.answer(AUGMENTATION, context).abstained
+
+
+def test_future_work_is_not_quoted_as_what_was_done(answerer: ExtractiveAnswerer) -> None:
+    context = excerpts(
+        "In future work, data augmentation such as flipping and rotating the images could improve the results.",
+        "The study area covers 120 square kilometres of mixed forest in Bavaria.",
+    )
+    found = answerer.answer(AUGMENTATION, context)
+    assert found.abstained or "future work" not in found.sentences[0].text
+
+
+def test_no_sentences_no_answer(answerer: ExtractiveAnswerer) -> None:
+    assert answerer.answer(HARDWARE, excerpts("Fig. 3", "")).abstained
