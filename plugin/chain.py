@@ -195,18 +195,14 @@ def create_qa_chain(
         if found.abstained:
             return QAResult(answer=DONT_KNOW, abstained=True, final=True,
                             notice="No sentence of the excerpts answers the question well enough to quote.")
-        # the quoted excerpts become [1], [2], ... in answer order; the rest of the context follows
-        order = list(dict.fromkeys(c.excerpt for c in found.sentences))
-        order += [i for i in range(len(x["context"])) if i not in order]
-        number = {old: new for new, old in enumerate(order, start=1)}
+        # excerpts keep their retrieval rank as their number, as in an LLM prompt; the answer cites some
         quoted = {c.excerpt: c.text for c in reversed(found.sentences)}
-        answer = " ".join(f"\u201c{c.text}\u201d [{number[c.excerpt]}]" for c in found.sentences)
+        answer = " ".join(f"\u201c{c.text}\u201d [{c.excerpt + 1}]" for c in found.sentences)
         citations = [
-            citation_from(number[i], x["context"][i], i in quoted, quoted.get(i, ""), True if i in quoted else None)
-            for i in order
+            citation_from(i + 1, doc, i in quoted, quoted.get(i, ""), True if i in quoted else None)
+            for i, doc in enumerate(x["context"])
         ]
-        return QAResult(answer=answer, abstained=False, citations=citations, final=True,
-                        context=[x["context"][i] for i in order])
+        return QAResult(answer=answer, abstained=False, citations=citations, final=True)
 
     def answer_stream(inputs: Iterator[dict[str, Any]], config: RunnableConfig) -> Iterator[QAResult]:
         x = _collect(inputs)

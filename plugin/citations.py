@@ -98,7 +98,7 @@ def citation_from(n: int, doc: Document, cited: bool, sentence: str = "", suppor
 
 
 def check_citations(answer: str, context: list[Document]) -> list[Citation]:
-    """Numbered citations for an answer over the excerpts it was given: cited ones first, each checked.
+    """The numbered excerpts an answer was given, in number order, those it cites marked and checked.
 
     An excerpt cited by several sentences is supported if it supports any of them.
     """
@@ -110,6 +110,7 @@ def check_citations(answer: str, context: list[Document]) -> list[Citation]:
             ok = supports(sentence, context[n - 1].page_content)
             if n not in by_number or (ok and not by_number[n][1]):
                 by_number[n] = (strip_marks(sentence), ok)
-    cited = [citation_from(n, context[n - 1], True, *by_number[n]) for n in sorted(by_number)]
-    shown = [citation_from(i, d, False) for i, d in enumerate(context, start=1) if i not in by_number]
-    return cited + shown
+    return [
+        citation_from(i, d, True, *by_number[i]) if i in by_number else citation_from(i, d, False)
+        for i, d in enumerate(context, start=1)
+    ]

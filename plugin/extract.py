@@ -124,7 +124,7 @@ def result_row(task: Task, result: QAResult | None, error: str = "") -> dict[str
             "answer": result.answer,
             "abstained": result.abstained,
             "mode": result.mode,
-            # the excerpts shown with the answer: those it cites first, then the rest of its context
+            # the numbered excerpts shown with the answer, in rank order; "cited" marks those it quotes
             "citations": [c.to_row() for c in result.citations],
         }
     )

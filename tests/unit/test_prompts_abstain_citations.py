@@ -102,12 +102,12 @@ def test_support_check() -> None:
     assert not supports("The bird audio dataset had ten thousand clips [1].", excerpt)
 
 
-def test_check_citations_orders_cited_first_and_flags_unsupported() -> None:
+def test_check_citations_marks_cited_excerpts_and_flags_unsupported() -> None:
     context = [doc("Unrelated text about bird song recordings in cities."), doc("We used PyTorch 1.7 and a TITAN Xp GPU.")]
     cites = check_citations("The framework was PyTorch 1.7 [2]. It ran on a GPU [1].", context)
     assert [(c.n, c.cited, c.supported) for c in cites] == [(1, True, False), (2, True, True)]
     only = check_citations("The framework was PyTorch 1.7 [2].", context)
-    assert [(c.n, c.cited) for c in only] == [(2, True), (1, False)]
+    assert [(c.n, c.cited) for c in only] == [(1, False), (2, True)]
 
 
 def test_condense_rule_for_follow_ups() -> None:
