@@ -80,10 +80,15 @@ def test_answers_with_substance_do_not_abstain(answer: str) -> None:
     assert not is_abstention(answer)
 
 
-def test_gate_needs_one_similar_excerpt() -> None:
-    assert passes_gate([doc("x", similarity=0.1), doc("y", similarity=0.35)], 0.3)
-    assert not passes_gate([doc("x", similarity=0.1)], 0.3)
-    assert not passes_gate([], 0.3)
+def test_gate_needs_one_close_excerpt() -> None:
+    assert passes_gate([doc("x", similarity=0.05), doc("y", similarity=0.25)])
+    assert not passes_gate([doc("x", similarity=0.15)])
+    lexical = doc("z", similarity=0.05)
+    lexical.metadata["bm25"] = 4.2  # the question's own words occur in it
+    assert passes_gate([lexical, doc("w", similarity=0.15)])
+    assert not passes_gate([lexical, doc("w", similarity=0.15)], min_similarity_lexical=0.18)
+    assert not passes_gate([lexical])
+    assert not passes_gate([])
 
 
 def test_citation_marks_are_parsed_in_every_usual_form() -> None:
