@@ -1,0 +1,142 @@
+"""A chat conversation: its turns, how they are rendered safely, and its Markdown transcript.
+
+Paper text and model output are untrusted: a PDF can contain "<script>", Markdown images that would load
+a remote URL, links, LaTeX, or Streamlit's ``:color[...]`` directives. :func:`safe_markdown` escapes every
+character Markdown (and those extensions) give meaning to, so such text renders as the literal characters
+and loads nothing. paperchat's own formatting (a highlighted sentence, a citation label) is added around
+escaped text only.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+
+from paperchat.types import Citation, QAResult
+
+EXTRACTIVE_NOTE = (
+    "extractive (no LLM configured): quoting the papers. To use an LLM, set OPENAI_API_KEY and/or "
+    "OPENAI_BASE_URL (any OpenAI-compatible server) and PAPERCHAT_MODEL."
+)
+
+
+def mode_line(mode: str) -> str:
+    """How the answering mode is shown to people."""
+    return EXTRACTIVE_NOTE if mode == "extractive" else f"answered by {mode.removeprefix('llm:')} (LLM)"
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$=&^\"'])")
+
+
+#: Text that Markdown renderers turn into links by themselves (GFM autolinks), even through escapes.
+_AUTOLINK = re.compile(r"(?:[A-Za-z][A-Za-z0-9+.-]*://|www\.)[^\s<>]+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.I)
+
+
+def _escape(text: str) -> str:
+    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", text).replace("/", "\\/")
+    # line starts that Markdown reads as structure (indented code, list numbers) stay plain text
+    return re.sub(r"\n[ \t]+", "\n", escaped)
+
+
+def _code_span(text: str) -> str:
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    return f"{fence} {text} {fence}" if text.startswith("`") or text.endswith("`") else f"{fence}{text}{fence}"
+
+
+def safe_markdown(text: str) -> str:
+    """``text`` with every Markdown-significant character escaped (no HTML, links, images, math, directives).
+
+    URLs and e-mail addresses become code spans: shown and copyable exactly, but never links, because
+    Markdown renderers link them by themselves even when their punctuation is escaped.
+    """
+    text = text or ""
+    out, last = [], 0
+    for match in _AUTOLINK.finditer(text):
+        out.append(_escape(text[last : match.start()]))
+        out.append(_code_span(match.group(0)))
+        last = match.end()
+    out.append(_escape(text[last:]))
+    return "".join(out)
+
+
+def highlight(excerpt: str, sentences: str) -> str:
+    """The excerpt as safe Markdown, with the sentences an answer quotes or cites (one per line) highlighted."""
+    spans = []
+    for sentence in filter(None, (sentences or "").split("\n")):
+        start = excerpt.find(sentence)
+        if start >= 0:
+            spans.append((start, start + len(sentence)))
+    out, last = [], 0
+    for start, end in sorted(spans):
+        if start < last:
+            continue  # overlapping quotes: the first one is highlighted
+        out += [safe_markdown(excerpt[last:start]), ":orange-background[", safe_markdown(excerpt[start:end]), "]"]
+        last = end
+    out.append(safe_markdown(excerpt[last:]))
+    return "".join(out)
+
+
+def pages(citation: Citation) -> str:
+    """"p. 3" or "pp. 3-4"."""
+    if not citation.page:
+        return ""
+    if citation.page_end and citation.page_end != citation.page:
+        return f"pp. {citation.page}-{citation.page_end}"
+    return f"p. {citation.page}"
+
+
+def source_label(citation: Citation) -> str:
+    """One line naming a source: "[2] Title (file.pdf), p. 7, 2.4 Training"."""
+    parts = [f"[{citation.n}] {citation.title or citation.file}"]
+    if citation.file and citation.file != citation.title:
+        parts[0] += f" ({citation.file})"
+    if pages(citation):
+        parts.append(pages(citation))
+    if citation.section:
+        parts.append(citation.section)
+    return ", ".join(parts)
+
+
+@dataclass(slots=True)
+class Turn:
+    """One question and what came back (an answer, or an error message)."""
+
+    question: str
+    result: QAResult | None = None
+    error: str = ""
+    papers: list[str] = field(default_factory=list)
+    asked_at: str = field(default_factory=lambda: time.strftime("%Y-%m-%d %H:%M"))
+
+
+def history_pairs(turns: list[Turn]) -> list[tuple[str, str]]:
+    """(question, answer) pairs of the answered turns, for follow-up questions."""
+    return [(t.question, t.result.answer) for t in turns if t.result is not None]
+
+
+def transcript_markdown(turns: list[Turn], title: str = "paperchat conversation") -> str:
+    """The conversation as a Markdown document: each question, its answer and its numbered sources."""
+    lines = [f"# {title}", ""]
+    for i, turn in enumerate(turns, start=1):
+        lines += [f"## {i}. {turn.question}", "", f"_{turn.asked_at}_", ""]
+        if turn.error:
+            lines += [f"**Error:** {turn.error}", ""]
+            continue
+        result = turn.result
+        if result is None:
+            continue
+        mode = "extractive (quoted from the papers, no LLM)" if result.mode == "extractive" else result.mode
+        lines += [f"**Answer** ({mode}):", "", result.answer, ""]
+        if result.abstained:
+            lines += ["The indexed papers do not answer this.", ""]
+            continue
+        lines += ["**Sources**", ""]
+        for c in result.citations:
+            flags = []
+            if c.cited:
+                flags.append("cited")
+            if c.supported is False:
+                flags.append("flagged: does not support the sentence citing it")
+            note = f" ({'; '.join(flags)})" if flags else ""
+            lines += [f"- {source_label(c)}{note}", f"  > {' '.join(c.text.split())}", ""]
+    return "\n".join(lines).rstrip() + "\n"
