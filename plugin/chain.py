@@ -196,7 +196,9 @@ def create_qa_chain(
             return QAResult(answer=DONT_KNOW, abstained=True, final=True,
                             notice="No sentence of the excerpts answers the question well enough to quote.")
         # excerpts keep their retrieval rank as their number, as in an LLM prompt; the answer cites some
-        quoted = {c.excerpt: c.text for c in reversed(found.sentences)}
+        quoted: dict[int, str] = {}
+        for c in found.sentences:  # every sentence quoted from an excerpt, one per line
+            quoted[c.excerpt] = f"{quoted[c.excerpt]}\n{c.text}" if c.excerpt in quoted else c.text
         answer = " ".join(f"\u201c{c.text}\u201d [{c.excerpt + 1}]" for c in found.sentences)
         citations = [
             citation_from(i + 1, doc, i in quoted, quoted.get(i, ""), True if i in quoted else None)

@@ -216,12 +216,6 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 # -- ask / extract / eval -----------------------------------------------------------------------
 
-EXTRACTIVE_NOTE = (
-    "extractive (no LLM configured): quoting the papers. To use an LLM, set OPENAI_API_KEY and/or "
-    "OPENAI_BASE_URL (any OpenAI-compatible server) and PAPERCHAT_MODEL."
-)
-
-
 def _build_chain(settings: Settings, prompt: str = "strict") -> tuple[Any, Any]:
     from paperchat.chain import create_qa_chain
     from paperchat.llm import make_chat_model
@@ -234,13 +228,10 @@ def _build_chain(settings: Settings, prompt: str = "strict") -> tuple[Any, Any]:
     return retriever, create_qa_chain(retriever, llm=llm, prompt=prompt)
 
 
-def mode_line(mode: str) -> str:
-    """How the answering mode is shown to people."""
-    return EXTRACTIVE_NOTE if mode == "extractive" else f"answered by {mode.removeprefix('llm:')} (LLM)"
-
-
 def cmd_ask(args: argparse.Namespace) -> int:
     from rich.markup import escape
+
+    from paperchat.conversation import mode_line
 
     settings = settings_from_args(args)
     retriever, chain = _build_chain(settings, args.prompt)
@@ -338,6 +329,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from paperchat.conversation import mode_line
     from paperchat.evaluate import headline, read_jsonl, score_predictions
     from paperchat.vectorstore.ingest import index_paths
 
@@ -427,6 +419,50 @@ def _print_eval_table(rows: dict[str, dict[str, Any]], reference: dict[str, Any]
           "retrieval (PDFMiner, 1000/50 chunks, top 4, never abstains); (ref.): the reference scorer's numbers.")
 
 
+# -- ui -------------------------------------------------------------------------------------------
+
+
+def app_path() -> Path:
+    """The Streamlit page file of the installed package."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("paperchat.ui")
+    assert spec is not None and spec.submodule_search_locations
+    return Path(next(iter(spec.submodule_search_locations))) / "app.py"
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    import os
+
+    settings = settings_from_args(args)
+    if args.index:
+        from paperchat.vectorstore.index import PaperIndex
+        from paperchat.vectorstore.ingest import index_paths
+
+        with _writer_lock(settings, 30.0):
+            report = index_paths(PaperIndex.open(settings), args.index)
+        counts = report.counts()
+        print(f"index: {counts['added']} added, {counts['unchanged']} unchanged, {counts['failed']} failed "
+              f"({settings.location()})")
+        for r in report.failed:
+            print(f"  failed: {r.path}: {r.reason}", file=sys.stderr)
+    env = dict(os.environ)
+    env.update({"PAPERCHAT_DB": str(Path(settings.db).resolve()), "PAPERCHAT_COLLECTION": settings.collection,
+                "PAPERCHAT_CHROMA_PORT": str(settings.chroma_port), "PAPERCHAT_EMBEDDER": settings.embedder})
+    if settings.chroma_host:
+        env["PAPERCHAT_CHROMA_HOST"] = settings.chroma_host
+    command = [
+        sys.executable, "-m", "streamlit", "run", str(app_path()),
+        "--server.headless", "true", "--server.address", args.host, "--server.port", str(args.port),
+        "--browser.gatherUsageStats", "false", "--server.maxUploadSize", str(int(settings.max_file_mb)),
+        "--server.fileWatcherType", "none", "--global.showWarningOnDirectExecution", "false",
+        "--client.toolbarMode", "viewer",
+    ]
+    print(f"paperchat: opening the chat at http://{args.host}:{args.port} (Ctrl+C stops it)", flush=True)
+    os.execve(sys.executable, command, env)  # the server replaces this process, so Ctrl+C stops it cleanly
+    return EXIT_OK
+
+
 # -- parser ---------------------------------------------------------------------------------------
 
 
@@ -487,6 +523,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     _common(p)
     p.set_defaults(func=cmd_extract)
+
+    p = sub.add_parser("ui", help="open the chat app in the browser (Streamlit, on localhost)")
+    p.add_argument("--index", nargs="+", metavar="PATH", help="index these files or folders first (unchanged ones are skipped)")
+    p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default localhost only)")
+    _common(p)
+    p.set_defaults(func=cmd_ui)
 
     p = sub.add_parser("eval", help="answer a labelled question set and print the metrics")
     p.add_argument("--gold", required=True, metavar="FILE.jsonl", help="labelled questions (benchmark format)")

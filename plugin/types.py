@@ -30,7 +30,7 @@ class Citation(BaseModel):
     supported: bool | None = Field(
         default=None, description="The citing sentence shares substance with the excerpt; None if not checked."
     )
-    sentence: str = Field(default="", description="The answer sentence (or quoted sentence) that cites it.")
+    sentence: str = Field(default="", description="The answer sentence(s) citing it, or the quoted ones; one per line.")
 
     def to_row(self) -> dict[str, Any]:
         """The JSONL form used by ``paperchat extract``."""
