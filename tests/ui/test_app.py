@@ -1,0 +1,109 @@
+"""The chat page, driven by Streamlit's AppTest (no browser): ask, abstain, upload, filter, errors."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import METHODS_LINES, ROOT
+from tests.fake_openai import fake_openai_server
+from tests.pdfgen import make_pdf
+
+APP = str(ROOT / "ui" / "app.py")
+
+
+@pytest.fixture
+def app(sample_index: Any, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    monkeypatch.setenv("PAPERCHAT_DB", str(sample_index.settings.db))
+    monkeypatch.setenv("PAPERCHAT_COLLECTION", sample_index.settings.collection)
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def ask(at: AppTest, question: str) -> AppTest:
+    at.chat_input[0].set_value(question).run()
+    assert not at.exception
+    return at
+
+
+def texts(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [i.value for i in at.info]
+    parts += [e.value for e in at.error] + [w.value for w in at.warning]
+    return "\n".join(parts).replace("\\", "")
+
+
+def test_answer_with_sources_and_mode(app: AppTest) -> None:
+    ask(app, "Which deep learning library was the tree-crown detector implemented with?")
+    shown = texts(app)
+    assert "extractive (no LLM configured)" in shown and "OPENAI_BASE_URL" in shown
+    assert "Keras" in shown and re.search(r"\u201d \[\d\]", shown)  # a quoted sentence with its citation
+    sources = app.get("button_group")
+    assert sources and sources[0].value is not None  # a cited excerpt is open
+    assert "weinstein2019_tree_crowns.pdf" in shown and "p. 2" in shown
+
+
+def test_dont_know_is_a_distinct_state(app: AppTest) -> None:
+    ask(app, "What is the boiling point of tungsten in kelvin?")
+    assert any("do not answer this" in i.value for i in app.info)
+    assert not app.get("button_group")  # no sources presented as support
+    assert all("Closest passages" in e.label for e in app.expander) or not app.expander
+
+
+def test_filter_by_paper(app: AppTest) -> None:
+    target = next(o for o in app.multiselect[0].options if "Bird Audio" in o)
+    app.multiselect[0].select(target).run()
+    ask(app, "Which evaluation metric was used?")
+    shown = texts(app)
+    assert "stowell2019_bird_audio_detection.pdf" in shown
+    for other in ("weinstein2019", "borowicz2019", "miao2019", "macaodha2018", "norouzzadeh2018"):
+        assert other not in shown
+
+
+def test_upload_bad_and_good_files(app: AppTest, sample_index: Any) -> None:
+    before = len(sample_index.list_documents())
+    good = make_pdf([METHODS_LINES], title="Uploaded paper")
+    app.sidebar.file_uploader[0].set_value([("../../escape.pdf", good, "application/pdf"),
+                                            ("empty.pdf", b"", "application/pdf")]).run()
+    button = next(b for b in app.sidebar.button if b.label.startswith("Index 2 file"))
+    button.click().run()
+    assert not app.exception
+    shown = texts(app) + "\n".join(s.value for s in app.success)
+    assert "escape.pdf: added" in shown.replace("\\", "")
+    assert any("empty.pdf" in e.value.replace("\\", "") and "empty file" in e.value for e in app.error)
+    assert len(sample_index.list_documents()) == before + 1
+    uploaded = Path(sample_index.settings.db) / "uploads" / "escape.pdf"
+    assert uploaded.exists()  # inside the upload folder, whatever the name said
+    # tidy up the shared index for the other tests
+    sample_index.delete_document(next(d.id for d in sample_index.list_documents() if d.file == "escape.pdf"))
+
+
+def test_llm_failure_keeps_the_chat_usable(app: AppTest, monkeypatch: pytest.MonkeyPatch, sample_index: Any) -> None:
+    with fake_openai_server() as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-ui-secret-123456")
+        monkeypatch.setenv("PAPERCHAT_MAX_RETRIES", "0")
+        at = AppTest.from_file(APP, default_timeout=180)
+        at.run()
+        server.default = {"status": 500}
+        ask(at, "Which deep learning library was the tree-crown detector implemented with?")
+        assert any("HTTP 500" in e.value for e in at.error)
+        server.default = {"content": "It was implemented with Keras [1]."}
+        ask(at, "Which deep learning library was the tree-crown detector implemented with?")
+        shown = texts(at)
+        assert "It was implemented with Keras [1]." in shown and "answered by gpt-4o-mini (LLM)" in shown
+        assert "sk-test-ui-secret" not in shown
+        assert len(at.chat_message) == 4  # both turns kept
+
+
+def test_new_chat_and_download(app: AppTest) -> None:
+    ask(app, "Which deep learning library was the tree-crown detector implemented with?")
+    assert len(app.chat_message) == 2
+    new_chat = next(b for b in app.sidebar.button if b.label == "New chat")
+    new_chat.click().run()
+    assert len(app.chat_message) == 0

@@ -1,0 +1,159 @@
+"""End to end in a real headless Chromium: `paperchat ui` on a free localhost port over sample_docs/.
+
+Screenshots go to test-artifacts/. Skipped when Chromium or Playwright is missing (.ci/run installs them).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import METHODS_LINES, ROOT, SAMPLE_DOCS, free_port
+from tests.pdfgen import make_pdf
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.integration,
+    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed"),
+]
+ARTIFACTS = ROOT / "test-artifacts"
+ASK = "Ask a question about the papers"
+
+HOSTILE_MD = """# Hostile test document
+
+## Tracking
+
+The tracking pixel study used a hostile payload <script>window.__pwned = 1</script> and
+![pixel](http://203.0.113.7/track.png) and a [link](javascript:window.__pwned=2) and
+<img src=x onerror="window.__pwned=3"> and :red[styled text] and $x^2$ and https://203.0.113.7/bare.
+The tracking pixel study measured how often the hostile payload executed in the reader's browser.
+"""
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def ui_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    work = tmp_path_factory.mktemp("ui")
+    hostile = work / "hostile_<b>bold.md"  # HTML in a file name (no slash: it is a path)
+    hostile.write_text(HOSTILE_MD, encoding="utf-8")
+    port = free_port()
+    exe = Path(sys.executable).with_name("paperchat")
+    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "paperchat.cli"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PAPERCHAT_", "OPENAI_"))}
+    log = (work / "ui.log").open("wb")
+    proc = subprocess.Popen([*command, "ui", "--index", str(SAMPLE_DOCS), str(hostile), "--db", str(work / "db"),
+                             "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while not _ready(url):  # readiness is polled: the server gives no other signal
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"paperchat ui did not start; see {log.name}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM,
+                              args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Any, ui_url: str) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1100})
+    page = context.new_page()
+    page.requests_seen = []  # type: ignore[attr-defined]
+    page.on("request", lambda request: page.requests_seen.append(request.url))
+    page.goto(ui_url)
+    page.get_by_placeholder(ASK).wait_for(timeout=120_000)
+    yield page
+    context.close()
+
+
+def ask(page: Any, question: str) -> None:
+    box = page.get_by_placeholder(ASK)
+    box.fill(question)
+    box.press("Enter")
+    page.get_by_text("Sources: pick a number").or_(page.get_by_text("do not answer this")).last.wait_for(timeout=120_000)
+
+
+def shot(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def test_answer_shows_text_and_a_source_excerpt(page: Any) -> None:
+    ask(page, "Which deep learning library was the tree-crown detector implemented with?")
+    shot(page, "answer")
+    assistant = page.locator('[data-testid="stChatMessage"]').last
+    assert "Keras" in assistant.inner_text()
+    assert "extractive (no LLM configured)" in assistant.inner_text()
+    assert "weinstein2019_tree_crowns.pdf" in assistant.inner_text()  # the open source excerpt names its paper
+    page.get_by_role("radio", name="[2]", exact=True).click()
+    page.get_by_text("[2] Summary of the methods of").first.wait_for(timeout=60_000)
+
+
+def test_unanswerable_question_shows_the_dont_know_state(page: Any) -> None:
+    ask(page, "What is the boiling point of tungsten in kelvin?")
+    shot(page, "dont-know")
+    assistant = page.locator('[data-testid="stChatMessage"]').last
+    assert "The indexed papers do not answer this." in assistant.inner_text()
+    assert "Sources: pick a number" not in assistant.inner_text()
+
+
+def test_upload_is_indexed_and_listed(page: Any, tmp_path: Path) -> None:
+    pdf = tmp_path / "uploaded_methods.pdf"
+    pdf.write_bytes(make_pdf([METHODS_LINES], title="Uploaded methods"))
+    page.locator('[data-testid="stSidebar"] input[type="file"]').set_input_files(str(pdf))
+    page.get_by_role("button", name="Index 1 file(s)").click()
+    page.get_by_text("uploaded_methods.pdf: added").wait_for(timeout=120_000)
+    # the papers table lists it (its grid keeps an accessible copy of every cell)
+    listed = page.locator('[data-testid="stSidebar"] [role="gridcell"]', has_text="Detection of plant organs on herbarium scans")
+    listed.first.wait_for(state="attached", timeout=30_000)
+    assert listed.count() >= 1
+    shot(page, "upload")
+
+
+def test_hostile_text_renders_inert(page: Any, ui_url: str) -> None:
+    ask(page, "What did the tracking pixel study with the hostile payload measure?")
+    assistant = page.locator('[data-testid="stChatMessage"]').last
+    assistant.locator('[data-testid="stExpander"] summary').first.click()  # all sources, or the closest passages
+    page.get_by_text("window.__pwned = 1", exact=False).first.wait_for(timeout=30_000)
+    shot(page, "hostile")
+    assert page.evaluate("window.__pwned") is None  # no script ran
+    body = page.locator("body").inner_text()
+    assert "window.__pwned = 1" in body  # the payload is shown as text
+    assert page.locator('img[src*="203.0.113.7"], img[src="x"]').count() == 0
+    assert page.locator('a[href^="javascript:"], a[href*="203.0.113.7"]').count() == 0
+    assert page.locator("b:has-text('bold')").count() == 0  # the file name's HTML is text too
+    outside = [u for u in page.requests_seen if not u.startswith(ui_url) and not u.startswith("data:")]
+    assert outside == []
