@@ -180,23 +180,30 @@ def resolve_papers(index: Any, refs: Sequence[str] | None) -> list[str]:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    from paperchat.retriever import PaperRetriever
+
+    settings = settings_from_args(args)
     index = _open_index(args)
     papers = resolve_papers(index, args.paper)
-    hits = index.search(args.query, k=args.k or 5, papers=papers, include_references=args.references)
+    retriever = PaperRetriever(index=index, k=args.k or 5, mode=settings.retrieval, include_references=args.references)
+    docs = retriever.invoke(args.query, papers=papers or None)
     rows = [
         {
             "rank": i + 1,
-            "score": round(h.score, 4),
-            "id": h.document.metadata.get("id"),
-            "doc_id": h.document.metadata.get("doc_id"),
-            "file": h.document.metadata.get("file"),
-            "title": h.document.metadata.get("title"),
-            "page": h.document.metadata.get("page"),
-            "page_end": h.document.metadata.get("page_end"),
-            "section": h.document.metadata.get("section"),
-            "text": h.document.page_content,
+            "score": round(float(d.metadata.get("score", 0.0)), 4),
+            "similarity": round(float(d.metadata.get("similarity", 0.0)), 4),
+            "bm25": round(float(d.metadata.get("bm25", 0.0)), 3),
+            "id": d.metadata.get("id"),
+            "doc_id": d.metadata.get("doc_id"),
+            "file": d.metadata.get("file"),
+            "title": d.metadata.get("title"),
+            "page": d.metadata.get("page"),
+            "page_end": d.metadata.get("page_end"),
+            "section": d.metadata.get("section"),
+            "in_references": bool(d.metadata.get("in_references")),
+            "text": d.page_content,
         }
-        for i, h in enumerate(hits)
+        for i, d in enumerate(docs)
     ]
     if args.json:
         print(json.dumps(rows, indent=1, ensure_ascii=False))
@@ -209,7 +216,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     for row in rows:
         pages = f"p. {row['page']}" + (f"-{row['page_end']}" if row["page_end"] != row["page"] else "")
         section = f" · {row['section']}" if row["section"] else ""
-        out.print(f"[bold]{row['rank']}.[/] [green]{row['score']:.3f}[/] {escape(str(row['file']))}, {pages}{escape(section)}")
+        out.print(f"[bold]{row['rank']}.[/] [green]{row['similarity']:.3f}[/] {escape(str(row['file']))}, {pages}{escape(section)}")
         out.print(f"   {escape(row['text'])}\n", soft_wrap=True)
     return EXIT_OK
 
@@ -494,7 +501,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.set_defaults(func=cmd_delete)
 
-    p = sub.add_parser("search", help="show the excerpts most similar to a query")
+    p = sub.add_parser("search", help="show the excerpts retrieved for a query (dense + BM25, as for answers)")
     p.add_argument("query")
     p.add_argument("--k", type=int, default=5, help="number of excerpts (default 5)")
     p.add_argument("--paper", action="append", metavar="DOC", help="restrict to this document (repeatable)")

@@ -23,7 +23,7 @@ from paperchat.vectorstore.tokens import count_tokens, encoding
 from paperchat.vectorstore.types import Chunk, ParsedDocument
 
 #: Bump when chunk boundaries change, so that stores built by older versions are detected.
-CHUNKER_VERSION = "c1"
+CHUNKER_VERSION = "c2"  # c2: reference-list chunks stored without embeddings
 
 
 @dataclass(slots=True)

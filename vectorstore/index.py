@@ -1,10 +1,13 @@
 """The Chroma index of paper chunks: open (embedded folder or server), write documents, search, list, delete.
 
-Two Chroma collections per paperchat collection:
+Three Chroma collections per paperchat collection:
 
 * ``<name>``: one record per chunk (text, embedding, metadata: doc_id, file, title, page, page_end,
   section, in_references, chunk). This is an ordinary ``langchain_chroma.Chroma`` store
   (:attr:`PaperIndex.vectorstore`), cosine space.
+* ``<name>__references``: the chunks of reference lists, text and metadata without embeddings. They are
+  excluded from answers by default and found by keyword when asked for; not embedding them saves a
+  quarter of the indexing time of a typical paper (``bench/ingest.py``).
 * ``<name>__documents``: one record per document (file, title, pages, chunks, sha256, status). A document
   is written ``partial`` first and marked ``complete`` after its last chunk, so an interrupted run is
   detected and redone, and queries never see a half-written document as complete.
@@ -38,9 +41,16 @@ from paperchat.vectorstore.embed import make_embedder
 from paperchat.vectorstore.types import Chunk, DocumentRecord, ParsedDocument
 
 _DOCS_SUFFIX = "__documents"
+#: Reference-list chunks: text and metadata only, searched by keyword (BM25), never embedded.
+_REFS_SUFFIX = "__references"
 _META_EMBEDDER = "paperchat_embedder"
 _META_DIMENSION = "paperchat_dimension"
 _META_CHUNKING = "paperchat_chunking"
+
+
+def embedded_chunks(chunks: Sequence[Chunk]) -> list[Chunk]:
+    """The chunks that get an embedding: all but those of reference lists (searched by keyword only)."""
+    return [c for c in chunks if not c.in_references]
 
 
 def chunking_signature(settings: Settings) -> str:
@@ -78,7 +88,7 @@ def make_client(settings: Settings) -> Any:
 def drop_collection(client: Any, name: str) -> None:
     """Delete a paperchat collection and its document records (``--rebuild``); absent ones are fine."""
     existing = {c.name for c in client.list_collections()}
-    for coll in (name, name + _DOCS_SUFFIX):
+    for coll in (name, name + _DOCS_SUFFIX, name + _REFS_SUFFIX):
         if coll in existing:
             client.delete_collection(coll)
 
@@ -146,6 +156,7 @@ class PaperIndex:
         )
         self._chunks = self.vectorstore._collection
         self._docs = self.client.get_or_create_collection(name + _DOCS_SUFFIX, embedding_function=None)
+        self._refs = self.client.get_or_create_collection(name + _REFS_SUFFIX, embedding_function=None)
 
     @classmethod
     def open(cls, settings: Settings | None = None, rebuild: bool = False, **kwargs: Any) -> PaperIndex:
@@ -225,11 +236,15 @@ class PaperIndex:
         raise PaperchatError(f"No indexed document matches '{ref}'. See the ids and files with: paperchat list")
 
     def count_chunks(self) -> int:
-        """Number of chunk records in the collection."""
-        return int(self._chunks.count())
+        """Number of chunks, embedded ones and reference-list ones."""
+        return int(self._chunks.count()) + int(self._refs.count())
 
     def write_document(self, parsed: ParsedDocument, chunks: Sequence[Chunk], embeddings: np.ndarray) -> None:
-        """Store a document's chunks and mark it complete (partial until the last chunk is written)."""
+        """Store a document's chunks and mark it complete (partial until the last chunk is written).
+
+        ``embeddings`` are those of the chunks outside the references (:func:`embedded_chunks`), in order;
+        reference-list chunks are stored for keyword search without one.
+        """
         meta = {
             "file": parsed.file,
             "path": parsed.path,
@@ -246,12 +261,25 @@ class PaperIndex:
         self._docs.upsert(ids=[parsed.doc_id], metadatas=[meta], embeddings=[[1.0]])
         # Chunks left by an interrupted earlier run of this same document go first.
         self._chunks.delete(where={"doc_id": parsed.doc_id})
+        self._refs.delete(where={"doc_id": parsed.doc_id})
+        body = embedded_chunks(chunks)
+        if len(body) != len(embeddings):
+            raise ValueError(f"{len(body)} chunks to embed but {len(embeddings)} embeddings")
+        refs = [c for c in chunks if c.in_references]
         batch = max(1, min(1000, self._max_batch()))
-        for start in range(0, len(chunks), batch):
-            part = chunks[start : start + batch]
+        for start in range(0, len(body), batch):
+            part = body[start : start + batch]
             self._chunks.upsert(
                 ids=[c.id for c in part],
                 embeddings=embeddings[start : start + batch],
+                documents=[c.text for c in part],
+                metadatas=[self._chunk_metadata(parsed, c) for c in part],
+            )
+        for start in range(0, len(refs), batch):
+            part = refs[start : start + batch]
+            self._refs.upsert(
+                ids=[c.id for c in part],
+                embeddings=[[1.0]] * len(part),
                 documents=[c.text for c in part],
                 metadatas=[self._chunk_metadata(parsed, c) for c in part],
             )
@@ -279,10 +307,12 @@ class PaperIndex:
 
     def delete_document(self, doc_id: str) -> int:
         """Remove a document and its chunks; returns the number of chunks removed."""
-        existing = self._chunks.get(where={"doc_id": doc_id}, include=[])
-        self._chunks.delete(where={"doc_id": doc_id})
+        removed = 0
+        for collection in (self._chunks, self._refs):
+            removed += len(collection.get(where={"doc_id": doc_id}, include=[])["ids"])
+            collection.delete(where={"doc_id": doc_id})
         self._docs.delete(ids=[doc_id])
-        return len(existing["ids"])
+        return removed
 
     def update_path(self, doc_id: str, path: str, file: str) -> None:
         """Record where a known document now lives (renamed or moved file, same content)."""
@@ -346,20 +376,32 @@ class PaperIndex:
         vector = np.asarray([self.embedder.embed_query(query)], dtype=np.float32)
         return self.dense_search(vector, k, self.where(papers, sections, include_references))[0]
 
-    def get_chunks(self, where: dict[str, Any] | None = None) -> list[Document]:
-        """All chunks matching a filter, as LangChain documents (metadata includes ``id``)."""
-        result = self._chunks.get(where=where, include=["documents", "metadatas"])
-        return [
-            Document(page_content=text, metadata={**(meta or {}), "id": cid})
-            for cid, text, meta in zip(result["ids"], result["documents"], result["metadatas"], strict=True)
-        ]
+    def get_chunks(self, where: dict[str, Any] | None = None, include_references: bool = True) -> list[Document]:
+        """All chunks matching a filter (reference-list chunks too, unless excluded), as LangChain documents
+        in document order (metadata includes ``id``)."""
+        docs = []
+        for collection in (self._chunks, self._refs) if include_references else (self._chunks,):
+            result = collection.get(where=where, include=["documents", "metadatas"])
+            docs += [
+                Document(page_content=text, metadata={**(meta or {}), "id": cid})
+                for cid, text, meta in zip(result["ids"], result["documents"], result["metadatas"], strict=True)
+            ]
+        return sorted(docs, key=lambda d: d.metadata["id"])
 
     def get_chunks_with_embeddings(self, ids: Sequence[str]) -> list[tuple[Document, np.ndarray]]:
         """Chunks by id, each with its stored embedding."""
         if not ids:
             return []
         got = self._chunks.get(ids=list(ids), include=["documents", "metadatas", "embeddings"])
-        return [
+        out = [
             (Document(page_content=text, metadata={**(meta or {}), "id": cid}), np.asarray(emb, dtype=np.float32))
             for cid, text, meta, emb in zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"], strict=True)
         ]
+        missing = [i for i in ids if i not in set(got["ids"])]
+        if missing:  # reference-list chunks have no embedding: zero similarity
+            refs = self._refs.get(ids=missing, include=["documents", "metadatas"])
+            out += [
+                (Document(page_content=text, metadata={**(meta or {}), "id": cid}), np.zeros(int(self.embedder.dimension), np.float32))
+                for cid, text, meta in zip(refs["ids"], refs["documents"], refs["metadatas"], strict=True)
+            ]
+        return out

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from paperchat.errors import DocumentError
-from paperchat.vectorstore.index import PaperIndex
+from paperchat.vectorstore.index import PaperIndex, embedded_chunks
 from paperchat.vectorstore.parse import supported
 from paperchat.vectorstore.worker import ParseJob, ParseResult, ParseWorker
 
@@ -253,7 +253,7 @@ def index_paths(
 def _store(index: PaperIndex, parsed: ParseResult, by_path: dict[str, object], report: IndexReport) -> FileResult:
     doc, chunks = parsed.doc, parsed.chunks
     t0 = time.perf_counter()
-    vectors = np.asarray(index.embedder.embed_array([c.text for c in chunks]), dtype=np.float32)
+    vectors = np.asarray(index.embedder.embed_array([c.text for c in embedded_chunks(chunks)]), dtype=np.float32)
     t1 = time.perf_counter()
     index.write_document(doc, chunks, vectors)
     previous = by_path.get(doc.path)

@@ -178,3 +178,18 @@ def test_console_script_runs(tmp_path: Path) -> None:
     done = subprocess.run([*command, "index", str(src), "--db", str(tmp_path / "db")], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "1 added" in done.stdout
+
+
+def test_reference_lists_are_found_by_keyword_only_when_asked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db, papers = tmp_path / "db", tmp_path / "papers"
+    papers.mkdir()
+    _md(papers / "a.md", "# A\n\n## Methods\n\nWe mapped tree phenology with drones over three summers.\n\n"
+                         "## References\n\nZwanenburg K (2017) Phenology of alpine larches. Journal of Trees 4: 1-9.\n")
+    code, report = index_json(capsys, db, str(papers))
+    index = PaperIndex.open(Settings(db=db))
+    assert report["chunks"] == index.count_chunks() == 2
+    assert index._chunks.count() == 1  # only the body chunk has an embedding
+    code, out, _ = run(capsys, "search", "Zwanenburg larches", "--db", str(db), "--json", "--references")
+    assert any(h["in_references"] and "Zwanenburg" in h["text"] for h in json.loads(out))
+    code, out, _ = run(capsys, "search", "Zwanenburg larches", "--db", str(db), "--json")
+    assert not any(h["in_references"] for h in json.loads(out))
