@@ -31,6 +31,7 @@ class ParseJob:
     tokenizer_path: str | None  # the embedder's tokenizer.json, to check chunk lengths; None = cl100k
     embedder_max_tokens: int
     memory_mb: int = 4096
+    nice: int = 10
 
 
 @dataclass(slots=True)
@@ -88,6 +89,12 @@ def _limit_memory(memory_mb: int) -> None:
 
 def _serve(conn: Connection, job: ParseJob) -> None:
     _limit_memory(job.memory_mb)
+    # Parsing only has to stay a few files ahead of embedding, which is most of the work: at normal
+    # priority it halves onnxruntime's throughput (bench/ingest.py), at low priority it fills the gaps.
+    try:
+        os.nice(job.nice)
+    except OSError:
+        pass
     counter = _TokenCounter(job.tokenizer_path)
     while True:
         try:
