@@ -1,25 +1,36 @@
-"""Parsing, chunking, embedding and the Chroma index of paperchat (``paperchat.vectorstore``)."""
+"""Parsing, chunking, embedding and the Chroma index of paperchat (``paperchat.vectorstore``).
 
-from paperchat.vectorstore.chunk import chunk_document
-from paperchat.vectorstore.embed import MiniLMEmbeddings, OpenAIEmbedder, make_embedder
-from paperchat.vectorstore.index import PaperIndex, SearchHit
-from paperchat.vectorstore.ingest import FileResult, IndexReport, index_paths
-from paperchat.vectorstore.parse import parse_file
-from paperchat.vectorstore.types import Chunk, DocumentRecord, Page, ParsedDocument
+Public names are imported on first use: the parse worker process imports only what parsing needs
+(not LangChain), so it starts in a fraction of a second.
+"""
 
-__all__ = [
-    "Chunk",
-    "DocumentRecord",
-    "FileResult",
-    "IndexReport",
-    "MiniLMEmbeddings",
-    "OpenAIEmbedder",
-    "Page",
-    "PaperIndex",
-    "ParsedDocument",
-    "SearchHit",
-    "chunk_document",
-    "index_paths",
-    "make_embedder",
-    "parse_file",
-]
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "chunk_document": "paperchat.vectorstore.chunk",
+    "MiniLMEmbeddings": "paperchat.vectorstore.embed",
+    "OpenAIEmbedder": "paperchat.vectorstore.embed",
+    "make_embedder": "paperchat.vectorstore.embed",
+    "PaperIndex": "paperchat.vectorstore.index",
+    "SearchHit": "paperchat.vectorstore.index",
+    "FileResult": "paperchat.vectorstore.ingest",
+    "IndexReport": "paperchat.vectorstore.ingest",
+    "index_paths": "paperchat.vectorstore.ingest",
+    "parse_file": "paperchat.vectorstore.parse",
+    "Chunk": "paperchat.vectorstore.types",
+    "DocumentRecord": "paperchat.vectorstore.types",
+    "Page": "paperchat.vectorstore.types",
+    "ParsedDocument": "paperchat.vectorstore.types",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'paperchat.vectorstore' has no attribute {name!r}")
+    return getattr(import_module(module), name)

@@ -10,7 +10,7 @@ import json
 import re
 from functools import lru_cache
 
-from paperchat.vectorstore.embed import default_model_paths
+from paperchat.vectorstore.model_files import default_model_paths
 
 _WORD = re.compile(r"[a-z]{2,}")
 _LETTERS = re.compile(r"[A-Za-z]{3,}")
