@@ -16,8 +16,8 @@ Example:
 from __future__ import annotations
 
 import hashlib
-from collections import deque
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -223,21 +223,41 @@ def index_paths(
         to_parse.append((path, sha))
 
     job = parse_job(index)
-    for path, future in _parsed_in_background([p for p, _ in to_parse], job, index.settings.parse_timeout_s):
-        t0 = time.perf_counter()
-        try:
-            parsed = future.result()
-        except DocumentError as exc:
-            result = FileResult(str(path), "failed", reason=exc.reason, seconds=time.perf_counter() - t0)
+    # Storing runs in a thread of its own, so Chroma writes one document while the next one is embedded;
+    # results are still reported in the order of the files.
+    queue: deque[FileResult | Future[FileResult]] = deque()
+
+    def report_ready(wait: bool) -> None:
+        while queue and (wait or not isinstance(queue[0], Future) or queue[0].done()):
+            item = queue.popleft()
+            result = item.result() if isinstance(item, Future) else item
             report.results.append(result)
             notify(result)
-            continue
-        report.timings["parse"] += parsed.parse_s
-        report.timings["chunk"] += parsed.chunk_s
-        result = _store(index, parsed, by_path, report)
-        result.seconds = time.perf_counter() - t0 + parsed.parse_s + parsed.chunk_s
-        report.results.append(result)
-        notify(result)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="paperchat-store") as store:
+        # the embedding model loads while the parse worker starts and reads the first file
+        warm = store.submit(getattr(index.embedder, "load", lambda: None)) if to_parse else None
+        for path, future in _parsed_in_background([p for p, _ in to_parse], job, index.settings.parse_timeout_s):
+            t0 = time.perf_counter()
+            try:
+                parsed = future.result()
+            except DocumentError as exc:
+                queue.append(FileResult(str(path), "failed", reason=exc.reason, seconds=time.perf_counter() - t0))
+                report_ready(wait=False)
+                continue
+            report.timings["parse"] += parsed.parse_s
+            report.timings["chunk"] += parsed.chunk_s
+            if warm is not None:
+                warm.result()
+            t_embed = time.perf_counter()
+            texts = [c.text for c in embedded_chunks(parsed.chunks)]
+            vectors = np.asarray(index.embedder.embed_array(texts), dtype=np.float32)
+            report.timings["embed"] += time.perf_counter() - t_embed
+            if sum(isinstance(item, Future) for item in queue) >= 2:
+                report_ready(wait=True)  # at most two documents' vectors wait to be stored
+            queue.append(store.submit(_store, index, parsed, vectors, by_path, report, t0))
+            report_ready(wait=False)
+        report_ready(wait=True)
 
     if prune:
         for record in index.list_documents(include_partial=True):
@@ -250,10 +270,11 @@ def index_paths(
     return report
 
 
-def _store(index: PaperIndex, parsed: ParseResult, by_path: dict[str, object], report: IndexReport) -> FileResult:
+def _store(
+    index: PaperIndex, parsed: ParseResult, vectors: np.ndarray, by_path: dict[str, object], report: IndexReport, t0: float
+) -> FileResult:
+    """Write one embedded document; a changed file's previous version goes once the new one is stored."""
     doc, chunks = parsed.doc, parsed.chunks
-    t0 = time.perf_counter()
-    vectors = np.asarray(index.embedder.embed_array([c.text for c in embedded_chunks(chunks)]), dtype=np.float32)
     t1 = time.perf_counter()
     index.write_document(doc, chunks, vectors)
     previous = by_path.get(doc.path)
@@ -261,6 +282,7 @@ def _store(index: PaperIndex, parsed: ParseResult, by_path: dict[str, object], r
     if previous is not None and previous.id != doc.doc_id:  # type: ignore[attr-defined]
         index.delete_document(previous.id)  # type: ignore[attr-defined]
         status = "replaced"
-    report.timings["embed"] += t1 - t0
-    report.timings["store"] += time.perf_counter() - t1
-    return FileResult(doc.path, status, doc.doc_id, doc.title, doc.n_pages, len(chunks))
+    done = time.perf_counter()
+    report.timings["store"] += done - t1
+    return FileResult(doc.path, status, doc.doc_id, doc.title, doc.n_pages, len(chunks),
+                      seconds=done - t0 + parsed.parse_s + parsed.chunk_s)
