@@ -6,6 +6,13 @@ truth: :meth:`LexicalIndex.sync` brings the sidecar in line with the documents C
 removing whole documents), so it is always safe to delete the file, and a Chroma server's collection
 gets a local sidecar of its own.
 
+What keeps it fast at a million chunks: the document id and the references flag are indexed columns, so
+a search within papers intersects the query's posting lists with those papers' few rows, and leaving out
+reference lists needs no row to be read; and a search of the whole collection ranks at most
+:data:`POSTINGS_BUDGET` matches: it keeps the query's rarest terms (the ones BM25 weighs most) until their
+combined document frequency would exceed the budget, and leaves out the rest. Below about ten thousand
+chunks the budget is never reached.
+
 Example:
     >>> lex = LexicalIndex.for_index(index)  # doctest: +SKIP
     >>> lex.search("TITAN Xp GPU", k=5, doc_ids=["38cc55fbbcfee4cb"])  # doctest: +SKIP
@@ -17,6 +24,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -33,6 +41,12 @@ QUERY_STOPWORDS = frozenset(
     """.split()
 )
 _WORD = re.compile(r"[A-Za-z0-9]+(?:[.\-][A-Za-z0-9]+)*")
+#: Bump when the table layout changes: an older sidecar is dropped and rebuilt from Chroma.
+SCHEMA_VERSION = "2"
+#: Seconds between checks for documents written by other processes.
+CHECK_INTERVAL_S = 2.0
+#: Most postings (chunk, term) a whole-collection search ranks: ranking costs ~1.5 us per match.
+POSTINGS_BUDGET = 20_000
 
 
 def query_terms(text: str) -> list[str]:
@@ -72,15 +86,22 @@ class LexicalIndex:
         self._conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.executescript(
-            """
-            CREATE VIRTUAL TABLE IF NOT EXISTS chunks USING fts5(
-                text, id UNINDEXED, doc_id UNINDEXED, refs UNINDEXED, tokenize='porter unicode61 remove_diacritics 2'
-            );
-            CREATE TABLE IF NOT EXISTS docs (doc_id TEXT PRIMARY KEY, n_chunks INTEGER);
-            """
-        )
-        self._synced_count = -1
+        with self._conn:
+            self._conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+            row = self._conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+            if row is None or row[0] != SCHEMA_VERSION:  # derived data: rebuilt from Chroma by sync()
+                self._conn.execute("DROP TABLE IF EXISTS chunks")
+                self._conn.execute("DROP TABLE IF EXISTS docs")
+                self._conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+            self._conn.execute(
+                "CREATE VIRTUAL TABLE IF NOT EXISTS chunks USING fts5(text, id UNINDEXED, doc_id, refs, "
+                "tokenize='porter unicode61 remove_diacritics 2')"
+            )
+            self._conn.execute("CREATE TABLE IF NOT EXISTS docs (doc_id TEXT PRIMARY KEY, n_chunks INTEGER)")
+        self._synced_generation: object = object()  # matches no index: the first search syncs
+        self._synced_ids: set[str] = set()
+        self._checked_at = 0.0
+        self._df: dict[str, int] = {}  # chunks containing each term (up to the budget), whole-collection searches
 
     @classmethod
     def for_index(cls, index: Any) -> LexicalIndex:
@@ -99,27 +120,47 @@ class LexicalIndex:
     def sync(self, index: Any, force: bool = False) -> tuple[int, int]:
         """Add the documents Chroma has and the sidecar lacks, drop those Chroma no longer has.
 
-        Cheap when nothing changed (one count). Returns (documents added, documents removed).
+        Writes through the same :class:`~paperchat.vectorstore.index.PaperIndex` object are seen at once
+        (its ``generation`` changes); writes by other processes (``paperchat index`` while the app runs)
+        within :data:`CHECK_INTERVAL_S`, by comparing the ids of complete documents. Between checks a
+        search costs nothing extra. Returns (documents added, documents removed).
         """
-        count = index.count_chunks()
-        if not force and count == self._synced_count:
-            return 0, 0
+        now = time.monotonic()
+        generation = getattr(index, "generation", None)
+        if not force and generation == self._synced_generation:
+            if now - self._checked_at < CHECK_INTERVAL_S:
+                return 0, 0
+            self._checked_at = now
+            if set(index.complete_document_ids()) == self._synced_ids:
+                return 0, 0
+        self._checked_at = now
         wanted = {r.id: r.chunks for r in index.list_documents()}
         have = self.documents()
         stale = [d for d, n in have.items() if d not in wanted or wanted[d] != n]
         missing = [d for d in wanted if d not in have or d in stale]
         with self._lock, self._conn:
             for doc_id in stale:
-                self._conn.execute("DELETE FROM chunks WHERE doc_id = ?", (doc_id,))
+                self._delete_rows(doc_id)
                 self._conn.execute("DELETE FROM docs WHERE doc_id = ?", (doc_id,))
         for doc_id in missing:
             docs = index.get_chunks({"doc_id": doc_id})
             rows = [(d.page_content, d.metadata["id"], doc_id, int(bool(d.metadata.get("in_references")))) for d in docs]
             with self._lock, self._conn:
+                self._delete_rows(doc_id)  # another process may have added it meanwhile: never twice
                 self._conn.executemany("INSERT INTO chunks (text, id, doc_id, refs) VALUES (?, ?, ?, ?)", rows)
                 self._conn.execute("INSERT OR REPLACE INTO docs VALUES (?, ?)", (doc_id, len(rows)))
-        self._synced_count = count
+        self._synced_generation = generation
+        self._synced_ids = set(wanted)
+        if missing or stale:
+            self._df.clear()
         return len(missing), len(stale)
+
+    def _delete_rows(self, doc_id: str) -> None:
+        """Delete a document's rows, found through the doc_id column's index (not by reading every row)."""
+        self._conn.execute(
+            "DELETE FROM chunks WHERE rowid IN (SELECT rowid FROM chunks WHERE chunks MATCH ?) AND doc_id = ?",
+            (f'doc_id : "{doc_id}"', doc_id),
+        )
 
     # -- searching ---------------------------------------------------------------------------------
 
@@ -132,20 +173,45 @@ class LexicalIndex:
     ) -> list[tuple[str, float]]:
         """Chunk ids and BM25 scores (higher is better) for the query's terms, best first."""
         terms = query_terms(query)
+        if not doc_ids:
+            terms = self._rarest(terms)
         if not terms or k <= 0:
             return []
-        match = " OR ".join(f'"{t}"' for t in terms)
-        sql = "SELECT id, -bm25(chunks) AS score FROM chunks WHERE chunks MATCH ?"
-        params: list[Any] = [match]
+        match = "text : (" + " OR ".join(f'"{t}"' for t in terms) + ")"
+        params: list[Any] = []
+        extra = ""
         if doc_ids:
-            sql += f" AND doc_id IN ({','.join('?' * len(doc_ids))})"
+            # the column filter lets FTS5 visit only these papers' rows; the exact test guards it
+            match = "doc_id : (" + " OR ".join(f'"{d}"' for d in doc_ids) + f") AND {match}"
+            extra = f" AND doc_id IN ({','.join('?' * len(doc_ids))})"
             params.extend(doc_ids)
         if not include_references:
-            sql += " AND refs = 0"
-        sql += " ORDER BY rank LIMIT ?"
-        params.append(k)
+            match = f'{match} NOT refs : "1"'
+        # bm25 weights per column (text, id, doc_id, refs): only the text counts
+        sql = f"SELECT id, -bm25(chunks, 1.0, 0.0, 0.0, 0.0) AS score FROM chunks WHERE chunks MATCH ?{extra} ORDER BY score DESC LIMIT ?"
         with self._lock:
-            return [(row[0], float(row[1])) for row in self._conn.execute(sql, params)]
+            return [(row[0], float(row[1])) for row in self._conn.execute(sql, [match, *params, k])]
+
+    def _rarest(self, terms: list[str]) -> list[str]:
+        """The rarest terms whose document frequencies add up to at most :data:`POSTINGS_BUDGET`."""
+        counted = []
+        for term in terms:
+            if term not in self._df:
+                with self._lock:  # counting stops past the budget: a common term costs no more than that
+                    row = self._conn.execute(
+                        "SELECT count(*) FROM (SELECT 1 FROM chunks WHERE chunks MATCH ? LIMIT ?)",
+                        (f'text : "{term}"', POSTINGS_BUDGET + 1),
+                    )
+                    self._df[term] = int(row.fetchone()[0])
+            if self._df[term]:
+                counted.append((self._df[term], term))
+        kept, total = [], 0
+        for df, term in sorted(counted):
+            if kept and total + df > POSTINGS_BUDGET:
+                break
+            kept.append(term)
+            total += df
+        return kept
 
     def close(self) -> None:
         """Close the SQLite connection."""
