@@ -93,7 +93,11 @@ class PaperRetriever(BaseRetriever):
         k: int | None = None,
         include_references: bool | None = None,
     ) -> list[Document]:
-        vector = np.asarray([self.index.embedder.embed_query(query)], dtype=np.float32)
+        cache = getattr(self.index, "vector_cache", None)
+        if cache is not None:  # the extractive answerer embeds the same question: once is enough
+            vector = cache.embed([query])
+        else:
+            vector = np.asarray([self.index.embedder.embed_query(query)], dtype=np.float32)
         return self.retrieve_with_vectors([query], vector, papers, sections, k, include_references)[0]
 
     def retrieve_many(
@@ -122,8 +126,7 @@ class PaperRetriever(BaseRetriever):
         sections = list(sections) if sections else self.sections
         refs = self.include_references if include_references is None else include_references
         k = k or self.k
-        where = self.index.where(papers, sections, refs)
-        dense = self.index.dense_search(np.asarray(vectors, dtype=np.float32), max(k, self.fetch_k), where)
+        dense = self.index.nearest(np.asarray(vectors, dtype=np.float32), max(k, self.fetch_k), papers, sections)
         lexical = self.lexical()
         results = []
         for query, vector, hits in zip(queries, vectors, dense, strict=True):

@@ -37,7 +37,7 @@ from langchain_core.documents import Document
 from paperchat.errors import EmbedderMismatchError, IndexUnavailableError, PaperchatError
 from paperchat.settings import Settings
 from paperchat.vectorstore.chunk import CHUNKER_VERSION
-from paperchat.vectorstore.embed import make_embedder
+from paperchat.vectorstore.embed import VectorCache, make_embedder
 from paperchat.vectorstore.types import Chunk, DocumentRecord, ParsedDocument
 
 _DOCS_SUFFIX = "__documents"
@@ -46,6 +46,10 @@ _REFS_SUFFIX = "__references"
 _META_EMBEDDER = "paperchat_embedder"
 _META_DIMENSION = "paperchat_dimension"
 _META_CHUNKING = "paperchat_chunking"
+#: Vectors of recent questions and sentences kept per index (about 30 MB).
+VECTOR_CACHE_SIZE = 20_000
+#: Searches within papers of at most this many chunks in all score every chunk exactly (see ``nearest``).
+EXACT_SEARCH_MAX = 20_000
 
 
 def embedded_chunks(chunks: Sequence[Chunk]) -> list[Chunk]:
@@ -157,6 +161,10 @@ class PaperIndex:
         self._chunks = self.vectorstore._collection
         self._docs = self.client.get_or_create_collection(name + _DOCS_SUFFIX, embedding_function=None)
         self._refs = self.client.get_or_create_collection(name + _REFS_SUFFIX, embedding_function=None)
+        #: Changes with every write through this object, so that derived data (the BM25 sidecar) can tell.
+        self.generation = 0
+        #: Recent question and sentence vectors, shared by the retriever and the extractive answerer.
+        self.vector_cache = VectorCache(self.embedder, VECTOR_CACHE_SIZE)
 
     @classmethod
     def open(cls, settings: Settings | None = None, rebuild: bool = False, **kwargs: Any) -> PaperIndex:
@@ -212,6 +220,10 @@ class PaperIndex:
             records = [r for r in records if r.status == "complete"]
         return sorted(records, key=lambda r: (r.file.lower(), r.id))
 
+    def complete_document_ids(self) -> list[str]:
+        """Ids of the complete documents (cheap: no metadata is read)."""
+        return list(self._docs.get(where={"status": "complete"}, include=[])["ids"])
+
     def get_document(self, doc_id: str) -> DocumentRecord | None:
         """The record of one document by its id, or ``None``."""
         records = _records_from_get(self._docs.get(ids=[doc_id], include=["metadatas"]))
@@ -220,6 +232,9 @@ class PaperIndex:
     def resolve(self, ref: str) -> DocumentRecord:
         """Find one complete document by id (or id prefix), file name, path or exact title."""
         ref = ref.strip()
+        exact = self.get_document(ref) if ref else None
+        if exact is not None and exact.status == "complete":
+            return exact  # the common case (the app and batch extraction pass ids) reads one record
         records = self.list_documents()
         for match in (
             lambda r: r.id == ref,
@@ -284,6 +299,7 @@ class PaperIndex:
                 metadatas=[self._chunk_metadata(parsed, c) for c in part],
             )
         self._docs.update(ids=[parsed.doc_id], metadatas=[{"status": "complete"}])
+        self.generation += 1
 
     def _max_batch(self) -> int:
         try:
@@ -312,6 +328,7 @@ class PaperIndex:
             removed += len(collection.get(where={"doc_id": doc_id}, include=[])["ids"])
             collection.delete(where={"doc_id": doc_id})
         self._docs.delete(ids=[doc_id])
+        self.generation += 1
         return removed
 
     def update_path(self, doc_id: str, path: str, file: str) -> None:
@@ -324,9 +341,13 @@ class PaperIndex:
         self,
         papers: Iterable[str] | None = None,
         sections: Iterable[str] | None = None,
-        include_references: bool = False,
     ) -> dict[str, Any] | None:
-        """A Chroma ``where`` filter for paper ids, sections and the references switch."""
+        """A Chroma ``where`` filter for paper ids and sections, for the embedded chunks.
+
+        Reference-list chunks are not in the embedded collection (they are found by keyword), so the
+        references switch needs no clause here: a filter that matched every chunk would make Chroma
+        check the metadata of the whole collection on every query.
+        """
         clauses: list[dict[str, Any]] = []
         paper_ids = list(papers or [])
         if paper_ids:
@@ -334,8 +355,6 @@ class PaperIndex:
         section_list = list(sections or [])
         if section_list:
             clauses.append({"section": {"$in": section_list}})
-        if not include_references:
-            clauses.append({"in_references": False})
         if not clauses:
             return None
         return clauses[0] if len(clauses) == 1 else {"$and": clauses}
@@ -364,17 +383,64 @@ class PaperIndex:
             )
         return out
 
+    def nearest(
+        self,
+        query_vectors: np.ndarray,
+        k: int,
+        papers: Sequence[str] | None = None,
+        sections: Sequence[str] | None = None,
+    ) -> list[list[SearchHit]]:
+        """Nearest embedded chunks for each query vector, within papers and sections if given.
+
+        Within papers of up to :data:`EXACT_SEARCH_MAX` chunks in all, every chunk is scored exactly:
+        their vectors are read by id (the ids follow from the document records), which is faster than
+        Chroma's filtered approximate search at any collection size and never misses a chunk. Otherwise
+        Chroma's HNSW index answers, with a metadata filter.
+        """
+        vectors = np.asarray(query_vectors, dtype=np.float32)
+        if len(vectors) == 0:
+            return []
+        records = _records_from_get(self._docs.get(ids=list(papers), include=["metadatas"])) if papers else []
+        if not papers or sum(r.chunks for r in records) > EXACT_SEARCH_MAX:
+            return self.dense_search(vectors, k, self.where(papers, sections))
+        ids = [f"{r.id}:{i:05d}" for r in records for i in range(r.chunks)]
+        got = self._chunks.get(ids=ids, include=["embeddings", "metadatas"] if sections else ["embeddings"])
+        found = list(got["ids"])
+        if sections:
+            wanted = set(sections)
+            keep = [i for i, m in enumerate(got["metadatas"]) if (m or {}).get("section") in wanted]
+        else:
+            keep = list(range(len(found)))
+        if not keep:
+            return [[] for _ in vectors]
+        matrix = np.asarray(got["embeddings"], dtype=np.float32)[keep]
+        found = [found[i] for i in keep]
+        scores = vectors @ matrix.T
+        top = [np.argsort(-row, kind="stable")[:k] for row in scores]
+        texts = self._chunks.get(ids=list({found[j] for row in top for j in row}), include=["documents", "metadatas"])
+        by_id = {cid: (text, meta) for cid, text, meta in zip(texts["ids"], texts["documents"], texts["metadatas"], strict=True)}
+        return [
+            [
+                SearchHit(
+                    Document(page_content=by_id[found[j]][0], metadata={**(by_id[found[j]][1] or {}), "id": found[j]}),
+                    float(row_scores[j]),
+                )
+                for j in row
+            ]
+            for row, row_scores in zip(top, scores, strict=True)
+        ]
+
     def search(
         self,
         query: str,
         k: int = 6,
         papers: Iterable[str] | None = None,
         sections: Iterable[str] | None = None,
-        include_references: bool = False,
     ) -> list[SearchHit]:
-        """Dense search for one query, optionally restricted to papers and sections."""
+        """Dense search for one query, optionally restricted to papers and sections (reference lists, which
+        have no embeddings, are found by :class:`~paperchat.retriever.PaperRetriever`'s keyword search)."""
         vector = np.asarray([self.embedder.embed_query(query)], dtype=np.float32)
-        return self.dense_search(vector, k, self.where(papers, sections, include_references))[0]
+        return self.nearest(vector, k, list(papers or []), list(sections or []))[0]
 
     def get_chunks(self, where: dict[str, Any] | None = None, include_references: bool = True) -> list[Document]:
         """All chunks matching a filter (reference-list chunks too, unless excluded), as LangChain documents
