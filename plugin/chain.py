@@ -117,7 +117,9 @@ def create_qa_chain(
     mode = model_label(llm) if llm is not None else "extractive"
     answerer = None
     if llm is None:
-        answerer = extractive or ExtractiveAnswerer(retriever.index.embedder)
+        answerer = extractive or ExtractiveAnswerer(
+            retriever.index.embedder, vectors=getattr(retriever.index, "vector_cache", None)
+        )
     index = getattr(retriever, "index", None)
     resolve = resolve_papers or (lambda refs: [index.resolve(r).id for r in refs] if index is not None else list(refs))
 

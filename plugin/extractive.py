@@ -30,6 +30,7 @@ from langchain_core.documents import Document
 
 from paperchat.lexicon import answer_type_terms, mentions
 from paperchat.text import STOPWORDS, raw_tokens, stem
+from paperchat.vectorstore.embed import VectorCache
 from paperchat.vectorstore.sentences import sentence_spans
 
 #: Words of methodology questions that do not say what is asked for.
@@ -60,6 +61,15 @@ MIN_SCORE = 0.60
 TYPED_MARGIN = 0.10
 FOLLOW_SHARE = 0.85  # further sentences must score at least this share of the best one
 MAX_SENTENCES = 3
+#: A sentence's similarity to the question exceeds its excerpt's by at most this much (99.7% of the
+#: 5,321 dev-set sentences of bench/extractive_bound.py; the largest was 0.49). Sentences whose score,
+#: with their excerpt's similarity in place of their own, cannot come within this of the score they
+#: need are not embedded: embedding is nearly all of an extractive answer's time.
+BOUND_MARGIN = 0.40
+#: Sentences embedded per round, best first.
+EMBED_BATCH = 8
+#: Sentence and question vectors kept between questions, when no cache is shared with the index.
+VECTOR_CACHE = 20_000
 
 
 @dataclass(slots=True)
@@ -70,6 +80,7 @@ class Candidate:
     excerpt: int  # 0-based position of the excerpt in the context
     score: float = 0.0
     parts: dict[str, float] = field(default_factory=dict)
+    embedded: bool = False  # scored with its own embedding (only those can be quoted)
 
 
 @dataclass(slots=True)
@@ -137,32 +148,37 @@ class ExtractiveAnswerer:
     Args:
         embedder: The embedder the index uses (sentences and question are embedded with it).
         min_score: Abstention threshold on the best sentence's score.
+        bound_margin: How far a sentence's own similarity may exceed its excerpt's (see
+            :data:`BOUND_MARGIN`); ``None`` embeds every sentence.
+        vectors: A cache of embeddings to share (for instance with the retriever, which embeds the question).
     """
 
     mode = "extractive"
 
-    def __init__(self, embedder: object, min_score: float = MIN_SCORE) -> None:
+    def __init__(
+        self,
+        embedder: object,
+        min_score: float = MIN_SCORE,
+        bound_margin: float | None = BOUND_MARGIN,
+        vectors: VectorCache | None = None,
+    ) -> None:
         self.embedder = embedder
         self.min_score = min_score
-        self._question_vectors: dict[str, np.ndarray] = {}  # batch extraction asks the same questions often
+        self.bound_margin = bound_margin
+        self._vectors = vectors or VectorCache(embedder, VECTOR_CACHE)
 
     def _question_vector(self, question: str) -> np.ndarray:
-        vector = self._question_vectors.get(question)
-        if vector is None:
-            vector = np.asarray(self.embedder.embed_array([question])[0], dtype=np.float32)
-            if len(self._question_vectors) > 1024:
-                self._question_vectors.clear()
-            self._question_vectors[question] = vector
-        return vector
+        return self._vectors.embed([question])[0]
 
     def answer(self, question: str, context: Sequence[Document]) -> ExtractiveAnswer:
         """The best-supported sentences for the question, or an abstention."""
         candidates = candidate_sentences(context)
         if not candidates:
             return ExtractiveAnswer([], True, 0.0)
-        typed = self.score(question, candidates, len(context))
+        similarity = [float(d.metadata.get("similarity", 0.0)) for d in context]
+        typed = self.score(question, candidates, len(context), similarity)
         # hedged sentences (future work, what was not done) are about the topic but never the answer
-        ranked = sorted((c for c in candidates if not c.parts["hedge"]), key=lambda c: -c.score)
+        ranked = sorted((c for c in candidates if c.embedded and not c.parts["hedge"]), key=lambda c: -c.score)
         if not ranked:
             return ExtractiveAnswer([], True, 0.0)
         best = ranked[0]
@@ -180,11 +196,22 @@ class ExtractiveAnswerer:
             seen |= words
         return ExtractiveAnswer(chosen, False, best.score)
 
-    def score(self, question: str, candidates: list[Candidate], n_excerpts: int) -> bool:
-        """Fill in each candidate's score (see the module docstring); True if the question has an answer type."""
-        main, _ = question_parts(question)
-        vectors = np.asarray(self.embedder.embed_array([c.text for c in candidates]), dtype=np.float32)
-        meaning = vectors @ self._question_vector(question)
+    def score(
+        self,
+        question: str,
+        candidates: list[Candidate],
+        n_excerpts: int,
+        excerpt_similarity: Sequence[float] | None = None,
+    ) -> bool:
+        """Fill in each candidate's score (see the module docstring); True if the question has an answer type.
+
+        Sentences are scored first without their own embeddings, their excerpt's similarity to the question
+        (``excerpt_similarity``) standing in for their meaning. Then, best first and a few at a time, the
+        sentences that could still matter are embedded: those whose score could reach the abstention
+        threshold, or, once an answer is found, the share of its score that a second sentence needs.
+        Only embedded sentences can be quoted.
+        """
+        similarity = list(excerpt_similarity or [0.0] * n_excerpts)
         focus = focus_terms(question)
         _, examples = question_parts(question)
         type_terms = answer_type_terms(examples, focus)
@@ -193,17 +220,44 @@ class ExtractiveAnswerer:
         df = Counter(t for bag in bags for t in set(bag) & set(focus))
         idf = {t: math.log(1 + len(bags) / (1 + df[t])) for t in focus}
         total = sum(idf.values()) or 1.0
-        for cand, sim, bag in zip(candidates, meaning, bags, strict=True):
+        for cand, bag in zip(candidates, bags, strict=True):
             words = sum(idf[t] for t in focus if t in bag) / total
             # one type word may be a coincidence ("small shifts"); two distinct ones are a typed answer
             example_hit = min(1.0, 0.5 * _type_hits(cand.text, bag, type_terms)) if type_terms else 0.0
-            rank_prior = 1.0 - cand.excerpt / max(1, n_excerpts)
-            hedge = HEDGE_PENALTY if _HEDGE.search(cand.text) else 0.0
-            cand.parts = {"meaning": float(sim), "words": words, "examples": example_hit, "rank": rank_prior, "hedge": hedge}
-            cand.score = (
-                W_MEANING * float(sim) + W_WORDS * words + W_EXAMPLES * example_hit + W_RANK * rank_prior - hedge
-            )
+            cand.parts = {
+                "meaning": similarity[cand.excerpt],
+                "words": words,
+                "examples": example_hit,
+                "rank": 1.0 - cand.excerpt / max(1, n_excerpts),
+                "hedge": HEDGE_PENALTY if _HEDGE.search(cand.text) else 0.0,
+            }
+            cand.score = _combine(cand.parts)
+        floor = self.min_score + (TYPED_MARGIN if type_terms else 0.0)
+        # hedged sentences are never quoted, so never embedded
+        waiting = sorted((c for c in candidates if not c.parts["hedge"]), key=lambda c: -c.score)
+        best = -math.inf
+        question_vector = self._question_vector(question) if waiting else None
+        while waiting:
+            if self.bound_margin is not None:
+                need = max(floor, FOLLOW_SHARE * best) if best >= floor else floor
+                waiting = [c for c in waiting if c.score + self.bound_margin >= need]
+            batch, waiting = waiting[:EMBED_BATCH], waiting[EMBED_BATCH:]
+            if not batch:
+                break
+            vectors = self._vectors.embed([c.text for c in batch])
+            for cand, sim in zip(batch, vectors @ question_vector, strict=True):
+                cand.parts["meaning"] = float(sim)
+                cand.score = _combine(cand.parts)
+                cand.embedded = True
+                best = max(best, cand.score)
         return bool(type_terms)
+
+
+def _combine(parts: dict[str, float]) -> float:
+    return (
+        W_MEANING * parts["meaning"] + W_WORDS * parts["words"] + W_EXAMPLES * parts["examples"]
+        + W_RANK * parts["rank"] - parts["hedge"]
+    )
 
 
 def _type_hits(text: str, bag: set[str], terms: list[str]) -> int:

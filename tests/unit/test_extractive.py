@@ -69,3 +69,38 @@ def test_future_work_is_not_quoted_as_what_was_done(answerer: ExtractiveAnswerer
 
 def test_no_sentences_no_answer(answerer: ExtractiveAnswerer) -> None:
     assert answerer.answer(HARDWARE, excerpts("Fig. 3", "")).abstained
+
+
+def test_sentences_that_cannot_matter_are_not_embedded_and_the_answer_is_the_same() -> None:
+    from paperchat.vectorstore.embed import VectorCache
+
+    embedded: list[str] = []
+
+    class Counting:
+        def __init__(self) -> None:
+            self.inner = MiniLMEmbeddings()
+
+        def embed_array(self, texts: list[str]):  # noqa: ANN201 - numpy array
+            embedded.extend(texts)
+            return self.inner.embed_array(texts)
+
+    def context(similarity: float) -> list[Document]:
+        filler = " ".join(f"Plot {i} was surveyed twice in spring by two observers." for i in range(12))
+        return [
+            Document(page_content=filler, metadata={"similarity": similarity}),
+            Document(page_content="The network was trained on an NVIDIA TITAN Xp GPU with 12 GB of memory. "
+                     "Training took a day.", metadata={"similarity": similarity + 0.2}),
+        ]
+
+    counting = Counting()
+    everything = ExtractiveAnswerer(counting, bound_margin=None, vectors=VectorCache(counting, 0))
+    bounded = ExtractiveAnswerer(counting, vectors=VectorCache(counting, 0))
+    for similarity in (0.05, 0.35):
+        embedded.clear()
+        full = everything.answer(HARDWARE, context(similarity))
+        n_full = len(embedded)
+        embedded.clear()
+        quick = bounded.answer(HARDWARE, context(similarity))
+        assert (quick.abstained, [c.text for c in quick.sentences]) == (full.abstained, [c.text for c in full.sentences])
+        assert len(embedded) < n_full
+    assert not quick.abstained and "TITAN Xp" in quick.sentences[0].text
