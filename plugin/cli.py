@@ -10,7 +10,6 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -50,11 +49,9 @@ def _console(stderr: bool = False) -> Any:
 
 
 def _writer_lock(settings: Settings, wait_s: float) -> Any:
-    if settings.uses_server:
-        return nullcontext()
-    from paperchat.vectorstore.lock import write_lock
+    from paperchat.vectorstore.lock import writer_lock
 
-    return write_lock(settings.db, wait_s=wait_s)
+    return writer_lock(settings, wait_s=wait_s)
 
 
 # -- index --------------------------------------------------------------------------------------

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     max_file_mb: float = Field(default=200.0, gt=0, description="Files larger than this are refused.")
     max_pages: int = Field(default=2000, gt=0, description="PDFs with more pages are refused.")
     parse_timeout_s: float = Field(default=120.0, gt=0, description="Per-file parsing time limit.")
+    write_wait_s: float = Field(
+        default=30.0, ge=0, description="How long the chat app's uploads and deletions wait for another writer."
+    )
 
     # -- retrieval and answering -------------------------------------------
     k: int = Field(default=6, ge=1, le=50, description="Excerpts retrieved per question.")

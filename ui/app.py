@@ -22,9 +22,10 @@ from paperchat.conversation import (
     source_label,
     transcript_markdown,
 )
-from paperchat.errors import PaperchatError
+from paperchat.errors import IndexBusyError, PaperchatError
 from paperchat.settings import Settings
 from paperchat.types import Citation, QAResult
+from paperchat.vectorstore.lock import writer_lock
 
 # an emoji icon: a Material icon as favicon is fetched from fonts.gstatic.com, a request to the outside
 st.set_page_config(page_title="paperchat", page_icon="📄", layout="wide")
@@ -122,7 +123,14 @@ def index_uploads(res: dict[str, Any], files: list[Any]) -> None:
             done.append(result)
             bar.progress(min(1.0, len(done) / len(saved)), text=f"Indexed {len(done)} of {len(saved)}")
 
-        report = index_paths(res["index"], saved, progress=advanced)
+        try:
+            with writer_lock(settings, wait_s=settings.write_wait_s):
+                report = index_paths(res["index"], saved, progress=advanced)
+        except IndexBusyError as exc:
+            bar.empty()
+            st.session_state.upload_report = [("error", str(exc))]
+            st.session_state.uploader += 1
+            return
         bar.empty()
         for r in report.results:
             name = Path(r.path).name
@@ -146,7 +154,12 @@ except PaperchatError as exc:
     st.stop()
 settings: Settings = res["settings"]
 index = res["index"]
-papers = index.list_documents()
+try:
+    papers = index.list_documents()
+except PaperchatError as exc:  # a Chroma server that went away: say so; the next rerun reconnects
+    st.error(str(exc), icon=":material/error:")
+    st.button("Try again")
+    st.stop()
 
 # -- sidebar ---------------------------------------------------------------------------------------
 with st.sidebar:
@@ -175,8 +188,12 @@ with st.sidebar:
         st.subheader("Remove a paper")
         doomed = st.selectbox("Paper", options=list(titles), format_func=lambda i: titles[i], index=None, key="doomed")
         if doomed and st.button("Delete from the index", key="delete"):
-            index.delete_document(doomed)
-            st.session_state.upload_report = [("success", f"Deleted {titles[doomed]}")]
+            try:
+                with writer_lock(settings, wait_s=settings.write_wait_s):
+                    index.delete_document(doomed)
+                st.session_state.upload_report = [("success", f"Deleted {titles[doomed]}")]
+            except IndexBusyError as exc:
+                st.session_state.upload_report = [("error", str(exc))]
             st.rerun()
 
     st.divider()

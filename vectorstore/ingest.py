@@ -216,7 +216,13 @@ def index_paths(
             resolved = str(path.resolve())
             if record.path != resolved and not Path(record.path).exists():
                 index.update_path(record.id, resolved, path.name)  # moved or renamed: same content
-            result = FileResult(str(path), "unchanged", record.id, record.title, record.pages, record.chunks)
+            status = "unchanged"
+            # an earlier run stopped between storing this version and removing the one it replaces
+            for older in [r for r in known.values() if r.path == resolved and r.id != record.id and r.status == "complete"]:
+                index.delete_document(older.id)
+                known.pop(older.id)
+                status = "replaced"
+            result = FileResult(str(path), status, record.id, record.title, record.pages, record.chunks)
             report.results.append(result)
             notify(result)
             continue

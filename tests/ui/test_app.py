@@ -107,3 +107,20 @@ def test_new_chat_and_download(app: AppTest) -> None:
     new_chat = next(b for b in app.sidebar.button if b.label == "New chat")
     new_chat.click().run()
     assert len(app.chat_message) == 0
+
+
+def test_upload_while_another_writer_holds_the_index_says_it_is_busy(sample_index: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from paperchat.vectorstore.lock import write_lock
+
+    monkeypatch.setenv("PAPERCHAT_DB", str(sample_index.settings.db))
+    monkeypatch.setenv("PAPERCHAT_COLLECTION", sample_index.settings.collection)
+    monkeypatch.setenv("PAPERCHAT_WRITE_WAIT_S", "0")
+    before = len(sample_index.list_documents())
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.run()
+    with write_lock(sample_index.settings.db):  # as if `paperchat index` were running
+        at.sidebar.file_uploader[0].set_value([("busy.pdf", make_pdf([METHODS_LINES], title="Busy"), "application/pdf")]).run()
+        next(b for b in at.sidebar.button if b.label.startswith("Index 1 file")).click().run()
+    assert not at.exception
+    assert any("busy" in e.value and "Try again" in e.value for e in at.error)
+    assert len(sample_index.list_documents()) == before
