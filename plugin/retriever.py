@@ -128,8 +128,12 @@ class PaperRetriever(BaseRetriever):
         k = k or self.k
         dense = self.index.nearest(np.asarray(vectors, dtype=np.float32), max(k, self.fetch_k), papers, sections)
         lexical = self.lexical()
+        # chunks of a document still being written (or whose writing was interrupted) are not shown
+        complete = self.index.complete_ids() if hasattr(self.index, "complete_ids") else None
         results = []
         for query, vector, hits in zip(queries, vectors, dense, strict=True):
+            if complete is not None:
+                hits = [h for h in hits if h.document.metadata.get("doc_id") in complete]
             by_id = {h.document.metadata["id"]: h.document for h in hits}
             similarity = {h.document.metadata["id"]: h.score for h in hits}
             rankings = [[h.document.metadata["id"] for h in hits]]

@@ -38,6 +38,7 @@ from paperchat.errors import EmbedderMismatchError, IndexUnavailableError, Paper
 from paperchat.settings import Settings
 from paperchat.vectorstore.chunk import CHUNKER_VERSION
 from paperchat.vectorstore.embed import VectorCache, make_embedder
+from paperchat.vectorstore.guard import GuardedCollection, SharedExclusiveLock
 from paperchat.vectorstore.types import Chunk, DocumentRecord, ParsedDocument
 
 _DOCS_SUFFIX = "__documents"
@@ -46,6 +47,10 @@ _REFS_SUFFIX = "__references"
 _META_EMBEDDER = "paperchat_embedder"
 _META_DIMENSION = "paperchat_dimension"
 _META_CHUNKING = "paperchat_chunking"
+#: Seconds for which the set of complete documents is reused before Chroma is asked again.
+COMPLETE_IDS_MAX_AGE_S = 2.0
+#: Seconds between two reopenings of an embedded store that another process is writing to.
+REOPEN_INTERVAL_S = 10.0
 #: Vectors of recent questions and sentences kept per index (about 30 MB).
 VECTOR_CACHE_SIZE = 20_000
 #: Searches within papers of at most this many chunks in all score every chunk exactly (see ``nearest``).
@@ -136,10 +141,25 @@ class PaperIndex:
     """
 
     def __init__(self, settings: Settings, embedder: Any | None = None, client: Any | None = None) -> None:
-        from langchain_chroma import Chroma
-
         self.settings = settings
         self.embedder = embedder if embedder is not None else make_embedder(settings)
+        self._store_lock = SharedExclusiveLock()
+        self._connect(client)
+        self._chunks = GuardedCollection(self, "chunks")
+        self._docs = GuardedCollection(self, "docs")
+        self._refs = GuardedCollection(self, "refs")
+        #: Changes with every write through this object, so that derived data (the BM25 sidecar) can tell.
+        self.generation = 0
+        self._complete: tuple[int, float, frozenset[str]] | None = None
+        self._reopened_at = time.monotonic()
+        #: Recent question and sentence vectors, shared by the retriever and the extractive answerer.
+        self.vector_cache = VectorCache(self.embedder, VECTOR_CACHE_SIZE)
+
+    def _connect(self, client: Any | None = None) -> None:
+        """Open the client and the three collections (checking the embedder that built them)."""
+        from langchain_chroma import Chroma
+
+        settings = self.settings
         self.client = client if client is not None else make_client(settings)
         name = settings.collection
         try:
@@ -158,13 +178,30 @@ class PaperIndex:
             },
             collection_configuration={"hnsw": {"space": "cosine"}},
         )
-        self._chunks = self.vectorstore._collection
-        self._docs = self.client.get_or_create_collection(name + _DOCS_SUFFIX, embedding_function=None)
-        self._refs = self.client.get_or_create_collection(name + _REFS_SUFFIX, embedding_function=None)
-        #: Changes with every write through this object, so that derived data (the BM25 sidecar) can tell.
-        self.generation = 0
-        #: Recent question and sentence vectors, shared by the retriever and the extractive answerer.
-        self.vector_cache = VectorCache(self.embedder, VECTOR_CACHE_SIZE)
+        self.collections = {
+            "chunks": self.vectorstore._collection,
+            "docs": self.client.get_or_create_collection(name + _DOCS_SUFFIX, embedding_function=None),
+            "refs": self.client.get_or_create_collection(name + _REFS_SUFFIX, embedding_function=None),
+        }
+
+    def reopen(self) -> bool:
+        """Reopen an embedded store, so that it sees what other processes wrote since it was opened.
+
+        A Chroma folder opened by one process does not load vectors that another process adds later
+        (``paperchat index`` while the chat app runs). Waits for the calls in flight. Returns False for
+        a Chroma server, which needs no reopening.
+        """
+        if self.settings.uses_server:
+            return False
+        with self._store_lock.exclusive():
+            try:
+                self.client.close()
+            except Exception:  # noqa: BLE001 - an older client without close(): a new one is opened anyway
+                pass
+            self._connect()
+            self._reopened_at = time.monotonic()
+            self._complete = None
+        return True
 
     @classmethod
     def open(cls, settings: Settings | None = None, rebuild: bool = False, **kwargs: Any) -> PaperIndex:
@@ -220,9 +257,23 @@ class PaperIndex:
             records = [r for r in records if r.status == "complete"]
         return sorted(records, key=lambda r: (r.file.lower(), r.id))
 
-    def complete_document_ids(self) -> list[str]:
-        """Ids of the complete documents (cheap: no metadata is read)."""
-        return list(self._docs.get(where={"status": "complete"}, include=[])["ids"])
+    def complete_ids(self) -> frozenset[str]:
+        """Ids of the complete documents, as of at most :data:`COMPLETE_IDS_MAX_AGE_S` ago.
+
+        Writes through this object are seen at once; writes by other processes (``paperchat index``
+        while the app runs) within that time, and then the store is reopened (at most every
+        :data:`REOPEN_INTERVAL_S`) so that their vectors are searched too. Queries use it to leave out
+        the chunks of a document that is still being written, or whose writing was interrupted.
+        """
+        now = time.monotonic()
+        cached = self._complete
+        if cached is None or cached[0] != self.generation or now - cached[1] > COMPLETE_IDS_MAX_AGE_S:
+            ids = frozenset(self._docs.get(where={"status": "complete"}, include=[])["ids"])
+            written_elsewhere = cached is not None and cached[0] == self.generation and ids != cached[2]
+            if written_elsewhere and now - self._reopened_at > REOPEN_INTERVAL_S and self.reopen():
+                ids = frozenset(self._docs.get(where={"status": "complete"}, include=[])["ids"])
+            cached = self._complete = (self.generation, now, ids)
+        return cached[2]
 
     def get_document(self, doc_id: str) -> DocumentRecord | None:
         """The record of one document by its id, or ``None``."""

@@ -24,7 +24,6 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -43,8 +42,6 @@ QUERY_STOPWORDS = frozenset(
 _WORD = re.compile(r"[A-Za-z0-9]+(?:[.\-][A-Za-z0-9]+)*")
 #: Bump when the table layout changes: an older sidecar is dropped and rebuilt from Chroma.
 SCHEMA_VERSION = "2"
-#: Seconds between checks for documents written by other processes.
-CHECK_INTERVAL_S = 2.0
 #: Most postings (chunk, term) a whole-collection search ranks: ranking costs ~1.5 us per match.
 POSTINGS_BUDGET = 20_000
 
@@ -98,9 +95,7 @@ class LexicalIndex:
                 "tokenize='porter unicode61 remove_diacritics 2')"
             )
             self._conn.execute("CREATE TABLE IF NOT EXISTS docs (doc_id TEXT PRIMARY KEY, n_chunks INTEGER)")
-        self._synced_generation: object = object()  # matches no index: the first search syncs
-        self._synced_ids: set[str] = set()
-        self._checked_at = 0.0
+        self._synced_ids: frozenset[str] | None = None  # None: the first search syncs
         self._df: dict[str, int] = {}  # chunks containing each term (up to the budget), whole-collection searches
 
     @classmethod
@@ -120,20 +115,13 @@ class LexicalIndex:
     def sync(self, index: Any, force: bool = False) -> tuple[int, int]:
         """Add the documents Chroma has and the sidecar lacks, drop those Chroma no longer has.
 
-        Writes through the same :class:`~paperchat.vectorstore.index.PaperIndex` object are seen at once
-        (its ``generation`` changes); writes by other processes (``paperchat index`` while the app runs)
-        within :data:`CHECK_INTERVAL_S`, by comparing the ids of complete documents. Between checks a
-        search costs nothing extra. Returns (documents added, documents removed).
+        Follows ``index.complete_ids()``, which sees writes through the same index object at once and
+        writes by other processes within a couple of seconds; when that set is unchanged a search costs
+        nothing extra. Returns (documents added, documents removed).
         """
-        now = time.monotonic()
-        generation = getattr(index, "generation", None)
-        if not force and generation == self._synced_generation:
-            if now - self._checked_at < CHECK_INTERVAL_S:
-                return 0, 0
-            self._checked_at = now
-            if set(index.complete_document_ids()) == self._synced_ids:
-                return 0, 0
-        self._checked_at = now
+        complete = index.complete_ids()
+        if not force and complete == self._synced_ids:
+            return 0, 0
         wanted = {r.id: r.chunks for r in index.list_documents()}
         have = self.documents()
         stale = [d for d, n in have.items() if d not in wanted or wanted[d] != n]
@@ -149,8 +137,7 @@ class LexicalIndex:
                 self._delete_rows(doc_id)  # another process may have added it meanwhile: never twice
                 self._conn.executemany("INSERT INTO chunks (text, id, doc_id, refs) VALUES (?, ?, ?, ?)", rows)
                 self._conn.execute("INSERT OR REPLACE INTO docs VALUES (?, ?)", (doc_id, len(rows)))
-        self._synced_generation = generation
-        self._synced_ids = set(wanted)
+        self._synced_ids = complete
         if missing or stale:
             self._df.clear()
         return len(missing), len(stale)

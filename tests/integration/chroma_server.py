@@ -29,12 +29,13 @@ def _ready(port: int) -> bool:
 
 
 @contextmanager
-def chroma_server(path: Path, startup_s: float = 60.0) -> Iterator[int]:
-    """Run ``chroma run --path PATH`` on a free localhost port; yields the port, stops the server after."""
+def chroma_server(path: Path, startup_s: float = 60.0, port: int | None = None) -> Iterator[int]:
+    """Run ``chroma run --path PATH`` on localhost (a free port unless given); yields the port, stops the
+    server after."""
     exe = chroma_executable()
     if exe is None:
         raise RuntimeError("the chroma CLI is not installed (it comes with: pip install chromadb)")
-    port = free_port()
+    port = port or free_port()
     log = (path.parent / f"chroma-{port}.log").open("wb")
     proc = subprocess.Popen(
         [exe, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT

@@ -21,20 +21,18 @@ class Record:
 
 @dataclass
 class FakeIndex:
-    """The part of PaperIndex the sidecar reads: documents, their chunks, a write generation."""
+    """The part of PaperIndex the sidecar reads: the complete documents and their chunks."""
 
     docs: dict[str, list[tuple[str, bool]]] = field(default_factory=dict)  # doc id -> (text, in references)
-    generation: int = 0
 
     def add(self, doc_id: str, *texts: str, refs: tuple[str, ...] = ()) -> None:
         self.docs[doc_id] = [(t, False) for t in texts] + [(t, True) for t in refs]
-        self.generation += 1
 
     def list_documents(self) -> list[Record]:
         return [Record(d, len(c)) for d, c in self.docs.items()]
 
-    def complete_document_ids(self) -> list[str]:
-        return list(self.docs)
+    def complete_ids(self) -> frozenset[str]:
+        return frozenset(self.docs)
 
     def get_chunks(self, where: dict[str, str]) -> list[Document]:
         doc_id = where["doc_id"]
@@ -66,30 +64,15 @@ def test_paper_filter_and_references(tmp_path: Path, corpus: FakeIndex) -> None:
     assert lex.search("GPU", 10, doc_ids=["cccc000000000003"]) == []
 
 
-def test_sync_sees_writes_of_the_same_index_at_once_and_removals(tmp_path: Path, corpus: FakeIndex) -> None:
+def test_sync_follows_the_complete_documents(tmp_path: Path, corpus: FakeIndex) -> None:
     lex = LexicalIndex(tmp_path / "lex.sqlite")
     lex.sync(corpus)
     corpus.add("cccc000000000003", "Seeds were counted under a GPU-free microscope.")
     assert lex.sync(corpus) == (1, 0)
     del corpus.docs["bbbb000000000002"]
-    corpus.generation += 1
     assert lex.sync(corpus) == (0, 1)
     assert not any(h.startswith("bbbb") for h in ids(lex.search("GPU", 10)))
     assert lex.sync(corpus) == (0, 0)  # nothing changed: nothing done
-
-
-def test_writes_by_another_process_are_seen_within_the_check_interval(
-    tmp_path: Path, corpus: FakeIndex, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    lex = LexicalIndex(tmp_path / "lex.sqlite")
-    lex.sync(corpus)
-    generation = corpus.generation
-    corpus.add("cccc000000000003", "Acoustic indices were computed per minute.")
-    corpus.generation = generation  # written elsewhere: this index object did not see it
-    assert lex.sync(corpus) == (0, 0)  # within the interval, no check
-    monkeypatch.setattr(lexical, "CHECK_INTERVAL_S", 0.0)
-    assert lex.sync(corpus) == (1, 0)
-    assert ids(lex.search("acoustic", 5)) == ["cccc000000000003:00000"]
 
 
 def test_two_sidecar_connections_never_duplicate_a_document(tmp_path: Path, corpus: FakeIndex) -> None:
