@@ -46,6 +46,7 @@ from paperchat.prompts import (
     format_context,
     format_history,
     get_preset,
+    quote_safely,
     wrap_published_query,
 )
 from paperchat.types import QAResult
@@ -201,7 +202,8 @@ def create_qa_chain(
         quoted: dict[int, str] = {}
         for c in found.sentences:  # every sentence quoted from an excerpt, one per line
             quoted[c.excerpt] = f"{quoted[c.excerpt]}\n{c.text}" if c.excerpt in quoted else c.text
-        answer = " ".join(f"\u201c{c.text}\u201d [{c.excerpt + 1}]" for c in found.sentences)
+        # the paper's own bracketed references ("[12]") inside a quote must not read as paperchat's citations
+        answer = " ".join(f"\u201c{quote_safely(c.text)}\u201d [{c.excerpt + 1}]" for c in found.sentences)
         citations = [
             citation_from(i + 1, doc, i in quoted, quoted.get(i, ""), True if i in quoted else None)
             for i, doc in enumerate(x["context"])

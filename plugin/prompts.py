@@ -113,14 +113,35 @@ def excerpt_label(doc: Document) -> str:
     return f"{title}, {pages}" if page else title
 
 
+_CONTEXT_TAG = re.compile(r"<\s*(/?)\s*context\s*>", re.I)
+_PROMPT_LABEL = re.compile(r"\b(Helpful Answer|Question|Answer)\s*:(::)?", re.I)
+
+
+def neutralise(text: str) -> str:
+    """Paper text made unable to pose as prompt structure: square brackets become round ones (no forged
+    citation marks), ``<context>`` tags lose their angle brackets, and the prompt's own labels
+    ("Question:", "Helpful Answer:", "Answer:::") lose their colons."""
+    text = _CONTEXT_TAG.sub(lambda m: f"({m.group(1)}context)", quote_safely(text))
+    return _PROMPT_LABEL.sub(lambda m: f"{m.group(1)} -", text)
+
+
+def quote_safely(sentence: str) -> str:
+    """A sentence quoted in an answer, its square brackets made round so that they cannot pass for
+    citation marks."""
+    return sentence.replace("[", "(").replace("]", ")")
+
+
 def format_context(docs: list[Document], numbered: bool = True) -> str:
-    """The excerpts as prompt context: ``[n] title, p. N: text`` (numbered) or plain paragraphs."""
+    """The excerpts as prompt context: ``[n] title, p. N: text`` (numbered) or plain paragraphs.
+
+    In the numbered (strict) form every excerpt and title is :func:`neutralise`-d, so that a paper cannot
+    forge a citation, close the context block, or add a question or an answer of its own. The plain form
+    is the published pipeline's, reproduced as it was.
+    """
     if not numbered:
         return "\n\n".join(d.page_content for d in docs)
-    # Square brackets inside excerpts are neutralised so that a paper cannot forge a citation marker.
     return "\n\n".join(
-        f"[{i}] {excerpt_label(d)}: {d.page_content.replace('[', '(').replace(']', ')')}"
-        for i, d in enumerate(docs, start=1)
+        f"[{i}] {neutralise(excerpt_label(d))}: {neutralise(d.page_content)}" for i, d in enumerate(docs, start=1)
     )
 
 

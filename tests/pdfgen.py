@@ -78,3 +78,47 @@ def image_only_pdf(path: str) -> None:
     for y in range(50, 750, 20):
         draw.line((40, y, 560, y), fill="black", width=3)
     img.save(path, "PDF", resolution=72)
+
+
+def stream_pdf(content: bytes, flate: bool = False, pages: int = 1) -> bytes:
+    """A PDF of ``pages`` pages that all draw the same content stream (``content`` already compressed when
+    ``flate``): for decompression bombs and huge page counts."""
+    head = b"%PDF-1.4\n"
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        None,  # the page tree, below
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        b"<< /Length %d%s >>\nstream\n" % (len(content), b" /Filter /FlateDecode" if flate else b"") + content + b"\nendstream",
+    ]
+    first_page = len(objects) + 1
+    for _ in range(pages):
+        objects.append(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 3 0 R >> >> /Contents 4 0 R >>")
+    kids = b" ".join(b"%d 0 R" % (first_page + i) for i in range(pages))
+    objects[1] = b"<< /Type /Pages /Kids [" + kids + b"] /Count %d >>" % pages
+    out = io.BytesIO()
+    out.write(head)
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(out.tell())
+        out.write(b"%d 0 obj\n" % number + body + b"\nendobj\n")
+    xref = out.tell()
+    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
+    for off in offsets:
+        out.write(b"%010d 00000 n \n" % off)
+    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref))
+    return out.getvalue()
+
+
+def deflate_repeated(piece: bytes, times: int) -> bytes:
+    """zlib-compressed ``piece * times``, made without holding the whole expansion in memory."""
+    import zlib
+
+    z = zlib.compressobj(9)
+    block = piece * max(1, (1 << 20) // len(piece))
+    out, left = [], times * len(piece)
+    while left > 0:
+        chunk = block[: min(len(block), left)]
+        out.append(z.compress(chunk))
+        left -= len(chunk)
+    out.append(z.flush())
+    return b"".join(out)

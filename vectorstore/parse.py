@@ -31,6 +31,8 @@ MIN_WORD_RATE = 0.35
 MIN_WORDS_TO_JUDGE = 40
 #: Fewer characters per page than this (on average) means there is no real text layer.
 MIN_CHARS_PER_PAGE = 30
+#: More text than this in one PDF is refused: 2,000 dense pages hold about 10 million characters.
+MAX_TEXT_CHARS = 30_000_000
 
 _DOI = re.compile(r"\b(10\.\d{4,9}/[^\s\"<>|,;]+)", re.I)
 
@@ -115,11 +117,18 @@ def parse_pdf_bytes(path: Path, data: bytes, max_pages: int) -> tuple[list[str],
                 path, f"the PDF has {n_pages} pages, more than the limit of {max_pages} (PAPERCHAT_MAX_PAGES)"
             )
         pages = []
+        total = 0
         for i in range(n_pages):
             try:
                 pages.append(pdf[i].get_textpage().get_text_range())
             except pdfium.PdfiumError as exc:
                 raise DocumentError(path, f"page {i + 1} cannot be read ({exc}): the PDF is damaged") from exc
+            total += len(pages[-1])
+            if total > MAX_TEXT_CHARS:
+                raise DocumentError(
+                    path, f"the PDF holds more than {MAX_TEXT_CHARS // 1_000_000} million characters of text by page "
+                    f"{i + 1}: not a paper (or a decompression bomb); split it or index a shorter file"
+                )
         meta = {k: str(v) for k, v in pdf.get_metadata_dict().items() if v}
         title = _pdf_title(pdf[0])
         if not title and _plausible_metadata_title(meta.get("Title", "")):

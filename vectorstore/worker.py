@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -158,9 +159,16 @@ class ParseWorker:
         try:
             status, payload = self._conn.recv()
         except (EOFError, OSError):
+            if self._proc is not None:
+                self._proc.join(5)
             code = self._proc.exitcode if self._proc is not None else None
             self._kill()
-            raise DocumentError(path, f"the PDF parser crashed on this file (exit code {code}): the file is malformed")
+            how = f"signal {signal.Signals(-code).name}" if code is not None and code < 0 else f"exit code {code}"
+            raise DocumentError(
+                path,
+                f"the PDF parser crashed on this file ({how}): the file is malformed, or needs more than the "
+                f"{self.job.memory_mb} MB of memory a file may use (a decompression bomb)",
+            )
         if status == "error":
             raise DocumentError(path, payload)
         return payload
