@@ -12,12 +12,15 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import METHODS_LINES, ROOT, SAMPLE_DOCS, free_port
+from tests.fake_openai import fake_openai_server
+from tests.faults import paperchat_command
 from tests.pdfgen import make_pdf
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -48,18 +51,15 @@ def _ready(url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="module")
-def ui_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    work = tmp_path_factory.mktemp("ui")
-    hostile = work / "hostile_<b>bold.md"  # HTML in a file name (no slash: it is a path)
-    hostile.write_text(HOSTILE_MD, encoding="utf-8")
+@contextmanager
+def running_ui(work: Path, papers: list[Path], extra_env: dict[str, str] | None = None) -> Iterator[str]:
+    """``paperchat ui --index PAPERS`` on a free localhost port; yields its URL."""
     port = free_port()
-    exe = Path(sys.executable).with_name("paperchat")
-    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "paperchat.cli"]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PAPERCHAT_", "OPENAI_"))}
+    env.update(extra_env or {})
     log = (work / "ui.log").open("wb")
-    proc = subprocess.Popen([*command, "ui", "--index", str(SAMPLE_DOCS), str(hostile), "--db", str(work / "db"),
-                             "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env)
+    proc = subprocess.Popen(paperchat_command("ui", "--index", *map(str, papers), "--db", str(work / "db"), "--port", str(port)),
+                            stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 180
@@ -75,6 +75,15 @@ def ui_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+@pytest.fixture(scope="module")
+def ui_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    work = tmp_path_factory.mktemp("ui")
+    hostile = work / "hostile_<b>bold.md"  # HTML in a file name (no slash: it is a path)
+    hostile.write_text(HOSTILE_MD, encoding="utf-8")
+    with running_ui(work, [SAMPLE_DOCS, hostile]) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -157,3 +166,32 @@ def test_hostile_text_renders_inert(page: Any, ui_url: str) -> None:
     assert page.locator("b:has-text('bold')").count() == 0  # the file name's HTML is text too
     outside = [u for u in page.requests_seen if not u.startswith(ui_url) and not u.startswith("data:")]
     assert outside == []
+
+
+HOSTILE_ANSWER = (
+    "The detector used <script>window.__pwned = 4</script> Keras [1]. <img src=x onerror=\"window.__pwned=5\"> "
+    "![pixel](http://203.0.113.7/model.png) [click](javascript:window.__pwned=6) :red[alarm] $x^2$ "
+    "https://203.0.113.7/model-bare"
+)
+
+
+def test_hostile_model_output_renders_inert(browser: Any, tmp_path: Path) -> None:
+    with fake_openai_server() as llm:
+        llm.default = {"content": HOSTILE_ANSWER}
+        env = {"OPENAI_BASE_URL": llm.base_url, "OPENAI_API_KEY": "sk-test-browser-secret", "PAPERCHAT_MAX_RETRIES": "0"}
+        with running_ui(tmp_path, [SAMPLE_DOCS / "weinstein2019_tree_crowns.pdf"], env) as url:
+            context = browser.new_context(viewport={"width": 1400, "height": 1100})
+            page = context.new_page()
+            seen: list[str] = []
+            page.on("request", lambda request: seen.append(request.url))
+            page.goto(url)
+            page.get_by_placeholder(ASK).wait_for(timeout=120_000)
+            ask(page, "Which deep learning library was the tree-crown detector implemented with?")
+            page.get_by_text("window.__pwned = 4", exact=False).first.wait_for(timeout=30_000)
+            shot(page, "hostile-llm-answer")
+            assert page.evaluate("window.__pwned") is None  # no script ran
+            assert page.locator('img[src*="203.0.113.7"], img[src="x"]').count() == 0
+            assert page.locator('a[href^="javascript:"], a[href*="203.0.113.7"]').count() == 0
+            assert "sk-test-browser-secret" not in page.content()
+            assert [u for u in seen if not u.startswith(url) and not u.startswith("data:")] == []
+            context.close()
