@@ -2,7 +2,7 @@
 """Query benchmark: latency of retrieval, of the extractive answer and of the whole chain, at 10k-1M chunks.
 
     python bench/query.py [--sizes 10000 100000 1000000] [--queries 200] [--embedder minilm]
-                          [--server] [--out bench/results/query.json]
+                          [--server] [--workdir DIR [--reuse]] [--out bench/results/query.json]
 
 The large indexes are built from the real chunks of ``../shared/bench/corpus`` (and ``sample_docs/``),
 replicated across synthetic documents of 100 chunks each, every copy varied so that nothing is trivially
@@ -18,8 +18,9 @@ every query (copies of a chunk share most sentences, so it would otherwise flatt
 * whole chain with an LLM: the chain with ``ChatOpenAI`` against a local fake endpoint that answers at
   once, so only paperchat's own overhead is measured;
 
-each with one paper as filter and over the whole collection. Prints a table and writes JSON with p50/p95,
-build times and peak RSS. ``--server`` runs the largest size against a ``chroma run`` server.
+each with one paper as filter and over the whole collection. The queries run in a fresh process, whose
+peak RSS is that of a process that only queries. Prints a table and writes JSON with p50/p95, build
+times and peak RSS. ``--server`` runs the largest size against a ``chroma run`` server.
 """
 
 from __future__ import annotations
@@ -40,15 +41,6 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-
-
-def rss_mb() -> float:
-    """Current resident memory of this process, in MB."""
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def peak_rss_mb() -> float:
@@ -97,6 +89,36 @@ def measure(settings: Any, questions: list[str], n_docs: int, llm_url: str) -> d
     return {name: percentiles(values) for name, values in timings.items()}
 
 
+def build_or_reuse(n: int, texts: list[str], metas: list[dict[str, Any]], vectors: np.ndarray, settings: Any,
+                   reuse: bool) -> dict[str, Any]:
+    """Build the synthetic index of ``n`` chunks, or (``--reuse``) take the one a previous run left."""
+    from paperchat.vectorstore.index import PaperIndex
+    from tests.synthetic import CHUNKS_PER_DOC, build_synthetic
+
+    if reuse and Path(settings.db).exists():
+        index = PaperIndex.open(settings)
+        if index.count_chunks() == n:
+            return {"seconds": None, "chunks": n, "documents": (n + CHUNKS_PER_DOC - 1) // CHUNKS_PER_DOC, "reused": True}
+    return build_synthetic(n, texts, metas, vectors, settings)
+
+
+def _measure_child(settings_json: str, questions: list[str], n_docs: int, llm_url: str) -> dict[str, Any]:
+    from paperchat.settings import Settings
+
+    timing: dict[str, Any] = measure(Settings.model_validate_json(settings_json), questions, n_docs, llm_url)
+    timing["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    return timing
+
+
+def measure_in_child(settings: Any, questions: list[str], n_docs: int, llm_url: str) -> dict[str, Any]:
+    """``measure`` in a fresh process, so that its memory is that of a process that only queries."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(_measure_child, settings.model_dump_json(), questions, n_docs, llm_url).result()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bench", type=Path, default=ROOT.parent / "shared" / "bench")
@@ -105,13 +127,14 @@ def main() -> None:
     ap.add_argument("--server", action="store_true", help="serve the largest size with `chroma run`")
     ap.add_argument("--workdir", type=Path, help="keep the built indexes here (default: a temporary folder)")
     ap.add_argument("--embedder", default="minilm", help="minilm (default) or minilm-int8")
+    ap.add_argument("--reuse", action="store_true", help="reuse indexes of that size left in --workdir")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "query.json")
     args = ap.parse_args()
 
     from paperchat.evaluate import read_jsonl
     from paperchat.settings import Settings
     from tests.fake_openai import fake_openai_server
-    from tests.synthetic import build_synthetic, seed_chunks
+    from tests.synthetic import seed_chunks
 
     # distinct questions only, so that no per-question cache makes a repeat look fast
     questions = list(dict.fromkeys(
@@ -136,15 +159,16 @@ def main() -> None:
                 with chroma_server(work / f"server-{n}") as port:
                     settings = Settings(db=work / f"db-{n}", collection=f"bench-{n}", chroma_host="127.0.0.1",
                                         chroma_port=port, embedder=args.embedder)
-                    built = build_synthetic(n, texts, metas, vectors, settings)
-                    timing = measure(settings, asked, built["documents"], llm.base_url)
+                    built = build_or_reuse(n, texts, metas, vectors, settings, args.reuse)
+                    timing = measure_in_child(settings, asked, built["documents"], llm.base_url)
             else:
-                built = build_synthetic(n, texts, metas, vectors, settings)
-                timing = measure(settings, asked, built["documents"], llm.base_url)
+                built = build_or_reuse(n, texts, metas, vectors, settings, args.reuse)
+                timing = measure_in_child(settings, asked, built["documents"], llm.base_url)
+            peak = timing.pop("peak_rss_mb")
             results["sizes"][str(n)] = {"build": built, "latency": timing, "mode": "server" if server else "embedded",
-                                        "rss_mb_after": round(rss_mb(), 1), "peak_rss_mb": round(peak_rss_mb(), 1)}
-            print(f"\n{n:,} chunks ({'chroma server' if server else 'embedded'}), built in {built['seconds']} s, "
-                  f"RSS {rss_mb():.0f} MB (peak {peak_rss_mb():.0f} MB)")
+                                        "query_process_peak_rss_mb": peak}
+            print(f"\n{n:,} chunks ({'chroma server' if server else 'embedded'}), built in {built['seconds']} s; "
+                  f"querying process peak RSS {peak:.0f} MB")
             for name, p in timing.items():
                 print(f"  {name:<45} p50 {p['p50_ms']:>7.1f} ms   p95 {p['p95_ms']:>7.1f} ms")
             args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -37,16 +37,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-LOAD_QUESTIONS = [
-    "Which deep learning framework was used?",
-    "Which hardware resources are used for training the deep learning model (e.g., GPUs, TPUs)?",
-    "How were the images annotated?",
-    "What data augmentation techniques are applied (e.g., flipping, rotating)?",
-    "Which metrics are used to evaluate the model?",
-    "and what about the learning rate?",
-    "How were whales counted on satellite images?",
-    "What is the capital of France?",
-]
 
 
 def rss_mb() -> float:
@@ -113,7 +103,7 @@ def load(chunks: int, sessions: int, turns: int, work: Path) -> dict[str, Any]:
     from paperchat.retriever import PaperRetriever
     from paperchat.settings import Settings
     from paperchat.vectorstore.index import PaperIndex
-    from tests.load import run_sessions
+    from tests.load import LOAD_QUESTIONS, run_sessions
     from tests.synthetic import build_synthetic, seed_chunks, synthetic_doc_id
 
     corpus = ROOT.parent / "shared" / "bench" / "corpus"

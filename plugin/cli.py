@@ -302,7 +302,14 @@ def _tasks_from_args(args: argparse.Namespace, index: Any) -> list[Any]:
 
 
 def _run_extraction_with_progress(retriever: Any, chain: Any, tasks: list[Any], out: Path, quiet: bool, concurrency: int) -> Any:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     from paperchat.extract import done_ids, run_extraction
 

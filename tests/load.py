@@ -13,6 +13,18 @@ from typing import Any
 
 import numpy as np
 
+#: Questions the load runs ask: methodology questions, short follow-ups, one no paper answers.
+LOAD_QUESTIONS = [
+    "Which deep learning framework was used?",
+    "Which hardware resources are used for training the deep learning model (e.g., GPUs, TPUs)?",
+    "How were the images annotated?",
+    "What data augmentation techniques are applied (e.g., flipping, rotating)?",
+    "Which metrics are used to evaluate the model?",
+    "and what about the learning rate?",
+    "How were whales counted on satellite images?",
+    "What is the capital of France?",
+]
+
 
 def run_sessions(
     chain: Any,

@@ -42,8 +42,14 @@ def make_pdf(pages: list[list[str]], title: str | None = None, font_size: int = 
     objects[catalog - 1] = f"<< /Type /Catalog /Pages {pages_obj} 0 R >>".encode()
     info = add(f"<< /Title ({_escape(title)}) >>") if title else None
 
+    trailer = f" /Info {info} 0 R" if info else ""
+    return assemble(objects, catalog, trailer.encode(), head=b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+
+
+def assemble(objects: list[bytes], root: int, trailer_extra: bytes = b"", head: bytes = b"%PDF-1.4\n") -> bytes:
+    """A PDF file of numbered objects (1-based), with its cross-reference table and trailer."""
     out = io.BytesIO()
-    out.write(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    out.write(head)
     offsets = []
     for number, body in enumerate(objects, start=1):
         offsets.append(out.tell())
@@ -52,8 +58,7 @@ def make_pdf(pages: list[list[str]], title: str | None = None, font_size: int = 
     out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
     for off in offsets:
         out.write(b"%010d 00000 n \n" % off)
-    trailer = f"<< /Size {len(objects) + 1} /Root {catalog} 0 R" + (f" /Info {info} 0 R" if info else "") + " >>"
-    out.write(f"trailer\n{trailer}\nstartxref\n{xref}\n%%EOF\n".encode())
+    out.write(b"trailer\n<< /Size %d /Root %d 0 R%s >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, root, trailer_extra, xref))
     return out.getvalue()
 
 
@@ -83,7 +88,6 @@ def image_only_pdf(path: str) -> None:
 def stream_pdf(content: bytes, flate: bool = False, pages: int = 1) -> bytes:
     """A PDF of ``pages`` pages that all draw the same content stream (``content`` already compressed when
     ``flate``): for decompression bombs and huge page counts."""
-    head = b"%PDF-1.4\n"
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         None,  # the page tree, below
@@ -95,18 +99,7 @@ def stream_pdf(content: bytes, flate: bool = False, pages: int = 1) -> bytes:
         objects.append(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 3 0 R >> >> /Contents 4 0 R >>")
     kids = b" ".join(b"%d 0 R" % (first_page + i) for i in range(pages))
     objects[1] = b"<< /Type /Pages /Kids [" + kids + b"] /Count %d >>" % pages
-    out = io.BytesIO()
-    out.write(head)
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(out.tell())
-        out.write(b"%d 0 obj\n" % number + body + b"\nendobj\n")
-    xref = out.tell()
-    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
-    for off in offsets:
-        out.write(b"%010d 00000 n \n" % off)
-    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref))
-    return out.getvalue()
+    return assemble(objects, 1)  # type: ignore[arg-type]
 
 
 def deflate_repeated(piece: bytes, times: int) -> bytes:

@@ -13,7 +13,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 from collections import OrderedDict
@@ -27,6 +26,7 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from paperchat.errors import ModelUnavailableError
+from paperchat.vectorstore.checksum import file_sha256
 from paperchat.vectorstore.model_files import REINSTALL as _REINSTALL
 from paperchat.vectorstore.model_files import default_model_paths
 
@@ -41,14 +41,6 @@ MINILM_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a
 MINILM_DIMENSION = 384
 #: all-MiniLM-L6-v2 reads at most 256 word pieces, [CLS] and [SEP] included.
 MINILM_MAX_TOKENS = 256
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -81,7 +73,7 @@ def _load_model(
     for path in (model, tok):
         if not path.is_file():
             raise ModelUnavailableError(f"The embedding model file {path} is missing. Reinstall it: {_REINSTALL}")
-    if expected_sha256 is not None and _sha256(model) != expected_sha256:
+    if expected_sha256 is not None and file_sha256(model) != expected_sha256:
         raise ModelUnavailableError(
             f"The embedding model file {model} is damaged (its sha256 is not {expected_sha256[:12]}...). "
             f"Reinstall it: {_REINSTALL}"
@@ -106,7 +98,7 @@ def _load_model(
     if cache_dir is not None:
         from paperchat.vectorstore.quantize import quantized_model
 
-        model = quantized_model(model, expected_sha256 or _sha256(model), Path(cache_dir))
+        model = quantized_model(model, expected_sha256 or file_sha256(model), Path(cache_dir))
     session = ort.InferenceSession(str(model), sess_options=options, providers=["CPUExecutionProvider"])
     pool = ThreadPoolExecutor(max_workers=embedding_threads(), thread_name_prefix="paperchat-embed")
     return _LoadedModel(session, tokenizer, counter, tuple(i.name for i in session.get_inputs()), pool)

@@ -15,7 +15,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -26,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from paperchat.errors import DocumentError
+from paperchat.vectorstore.checksum import file_sha256
 from paperchat.vectorstore.index import PaperIndex, embedded_chunks
 from paperchat.vectorstore.parse import supported
 from paperchat.vectorstore.worker import ParseJob, ParseResult, ParseWorker
@@ -120,15 +120,6 @@ def collect_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[FileRes
                 seen.add(key)
                 files.append(p)
     return files, missing
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 of a file's bytes (the document identity)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def parse_job(index: PaperIndex) -> ParseJob:

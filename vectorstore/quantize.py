@@ -12,7 +12,6 @@ converted file is written once to the model cache folder (``PAPERCHAT_MODEL_CACH
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import tempfile
@@ -21,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from paperchat.errors import ModelUnavailableError
+from paperchat.vectorstore.checksum import file_sha256
 
 #: Changes whenever the conversion changes, so that a cached file from another recipe is not used.
 RECIPE = "dynamic-int8-per-channel-matmul-v1"
@@ -29,14 +29,6 @@ RECIPE = "dynamic-int8-per-channel-matmul-v1"
 def default_cache_dir() -> Path:
     """``$XDG_CACHE_HOME/paperchat`` (``~/.cache/paperchat``)."""
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "paperchat"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _writable(folder: Path) -> Path:
@@ -72,7 +64,7 @@ def quantized_model(source: Path, source_sha256: str, cache_dir: Path | None = N
     folder = _writable(cache_dir or default_cache_dir())
     target = folder / f"minilm-{source_sha256[:16]}-{RECIPE}.onnx"
     checksum = target.with_suffix(".sha256")
-    if target.is_file() and checksum.is_file() and checksum.read_text().strip() == _sha256(target):
+    if target.is_file() and checksum.is_file() and checksum.read_text().strip() == file_sha256(target):
         return target
     try:
         import onnxruntime as ort
@@ -91,7 +83,7 @@ def quantized_model(source: Path, source_sha256: str, cache_dir: Path | None = N
         ort.InferenceSession(str(source), sess_options=options, providers=["CPUExecutionProvider"])
         with _quiet_root_logger():  # the tool advises shape pre-processing, which this model does not need
             quantize_dynamic(folded, quantized, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"], per_channel=True)
-        digest = _sha256(quantized)
+        digest = file_sha256(quantized)
         # another process may be converting too: each renames a complete file into place
         os.replace(quantized, target)
         tmp_sum = Path(work) / "sum"

@@ -6,26 +6,18 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from tests.conftest import free_port
+from tests.servers import http_ok
 
 
 def chroma_executable() -> str | None:
     """The ``chroma`` CLI next to this Python, or on PATH."""
     beside = Path(sys.executable).with_name("chroma")
     return str(beside) if beside.exists() else shutil.which("chroma")
-
-
-def _ready(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1) as response:
-            return response.status == 200
-    except OSError:
-        return False
 
 
 @contextmanager
@@ -43,7 +35,7 @@ def chroma_server(path: Path, startup_s: float = 60.0, port: int | None = None) 
     try:
         deadline = time.monotonic() + startup_s
         # readiness is polled: the server gives no other signal that it is listening
-        while not _ready(port):
+        while not http_ok(f"http://127.0.0.1:{port}/api/v2/heartbeat"):
             if proc.poll() is not None:
                 raise RuntimeError(f"chroma run exited with {proc.returncode}; see {log.name}")
             if time.monotonic() > deadline:

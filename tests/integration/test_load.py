@@ -11,7 +11,7 @@ import pytest
 
 from paperchat.settings import Settings
 from tests.conftest import SAMPLE_DOCS
-from tests.load import run_sessions
+from tests.load import LOAD_QUESTIONS, run_sessions
 from tests.synthetic import build_synthetic, seed_chunks, synthetic_doc_id
 
 pytestmark = pytest.mark.integration
@@ -19,16 +19,6 @@ pytestmark = pytest.mark.integration
 CHUNKS = int(os.environ.get("PAPERCHAT_LOAD_CHUNKS", "100000"))
 SESSIONS = int(os.environ.get("PAPERCHAT_LOAD_SESSIONS", "6"))
 
-QUESTIONS = [
-    "Which deep learning framework was used?",
-    "Which hardware resources are used for training the deep learning model (e.g., GPUs, TPUs)?",
-    "How were the images annotated?",
-    "What data augmentation techniques are applied (e.g., flipping, rotating)?",
-    "Which metrics are used to evaluate the model?",
-    "and what about the learning rate?",
-    "How were whales counted on satellite images?",
-    "What is the capital of France?",
-]
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +39,7 @@ def test_concurrent_sessions_answer_without_errors(large_index: Any, tmp_path: P
 
     chain = create_qa_chain(PaperRetriever(index=large_index, k=6))  # one chain for every session, as in the app
     papers = [synthetic_doc_id(i) for i in range(0, CHUNKS // 100, 7)]
-    report = run_sessions(chain, QUESTIONS, papers, sessions=SESSIONS, turns=8, seed=3, time_limit_s=900)
+    report = run_sessions(chain, LOAD_QUESTIONS, papers, sessions=SESSIONS, turns=8, seed=3, time_limit_s=900)
     print(f"\nload: {json.dumps(report)}")
     assert report["errors"] == []
     assert report["answers"] == SESSIONS * 8

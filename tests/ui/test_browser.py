@@ -8,9 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +20,7 @@ from tests.conftest import METHODS_LINES, ROOT, SAMPLE_DOCS, free_port
 from tests.fake_openai import fake_openai_server
 from tests.faults import paperchat_command
 from tests.pdfgen import make_pdf
+from tests.servers import http_ok
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = [
@@ -43,14 +42,6 @@ The tracking pixel study measured how often the hostile payload executed in the 
 """
 
 
-def _ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
 @contextmanager
 def running_ui(work: Path, papers: list[Path], extra_env: dict[str, str] | None = None) -> Iterator[str]:
     """``paperchat ui --index PAPERS`` on a free localhost port; yields its URL."""
@@ -63,7 +54,7 @@ def running_ui(work: Path, papers: list[Path], extra_env: dict[str, str] | None 
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 180
-        while not _ready(url):  # readiness is polled: the server gives no other signal
+        while not http_ok(f"{url}/_stcore/health"):  # readiness is polled: the server gives no other signal
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"paperchat ui did not start; see {log.name}")
             time.sleep(0.2)

@@ -106,6 +106,6 @@ def test_int8_products_are_made_once_checked_and_close_to_the_default(tmp_path: 
 
     again = quantized_model(model, MINILM_SHA256, tmp_path)
     assert again == made[0] and again.stat().st_mtime_ns != stamp
-    from paperchat.vectorstore.quantize import _sha256
+    from paperchat.vectorstore.checksum import file_sha256
 
-    assert _sha256(again) == again.with_suffix(".sha256").read_text().strip()
+    assert file_sha256(again) == again.with_suffix(".sha256").read_text().strip()
