@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Ingest benchmark: paperchat's indexing beside the published pipeline and beside its own embedder.
 
-    python bench/ingest.py [--corpus ../shared/bench/corpus] [--repeat 3] [--out bench/results/ingest.json]
+    python bench/ingest.py [--corpus ../shared/bench/corpus] [--repeat 3] [--embedder minilm]
+                           [--out bench/results/ingest.json]
 
 Runs, in one invocation and on the same files (the corpus PDFs; then the QASPER Markdown):
 
@@ -12,7 +13,7 @@ Runs, in one invocation and on the same files (the corpus PDFs; then the QASPER 
 3. ``embedder alone``: MiniLM embedding the very chunks paperchat produced, nothing else (the ceiling:
    indexing cannot be faster than its own embedder).
 
-Each is run ``--repeat`` times, in turn, and the fastest run of each is reported (the machine's speed
+``--embedder minilm-int8`` runs all three with the int8 embedder. Each is run ``--repeat`` times, in turn, and the fastest run of each is reported (the machine's speed
 varies by 10-20% from one run to the next). Also checked: no chunk exceeds the embedder's 256 word
 pieces. Prints a table with the ratios and writes JSON.
 """
@@ -39,13 +40,13 @@ def peak_rss_mb() -> float:
     return max(own, children) / 1024
 
 
-def run_paperchat(files: list[Path], workdir: Path) -> dict[str, object]:
+def run_paperchat(files: list[Path], workdir: Path, embedder: str) -> dict[str, object]:
     """The real ``index_paths`` into a fresh embedded store."""
     from paperchat.settings import Settings
     from paperchat.vectorstore.index import PaperIndex
     from paperchat.vectorstore.ingest import index_paths
 
-    index = PaperIndex.open(Settings(db=workdir / "paperchat-db"))
+    index = PaperIndex.open(Settings(db=workdir / "paperchat-db", embedder=embedder))
     index.embedder.load()
     start = time.perf_counter()
     report = index_paths(index, files)
@@ -63,17 +64,18 @@ def run_paperchat(files: list[Path], workdir: Path) -> dict[str, object]:
     }
 
 
-def run_embedder_alone(texts: list[str]) -> dict[str, object]:
-    from paperchat.vectorstore.embed import MiniLMEmbeddings
+def run_embedder_alone(texts: list[str], embedder: str) -> dict[str, object]:
+    from paperchat.settings import Settings
+    from paperchat.vectorstore.embed import make_embedder
 
-    emb = MiniLMEmbeddings().load()
+    emb = make_embedder(Settings(embedder=embedder)).load()
     start = time.perf_counter()
     emb.embed_array(texts)
     seconds = time.perf_counter() - start
     return {"seconds": round(seconds, 2), "chunks": len(texts), "chunks_per_s": round(len(texts) / seconds, 2)}
 
 
-def run_published(files: list[Path], workdir: Path) -> dict[str, object]:
+def run_published(files: list[Path], workdir: Path, embedder: str) -> dict[str, object]:
     """PDFMinerLoader -> RecursiveCharacterTextSplitter(1000, 50) -> MiniLM -> Chroma, timed step by step."""
     import warnings
 
@@ -85,9 +87,10 @@ def run_published(files: list[Path], workdir: Path) -> dict[str, object]:
         warnings.simplefilter("ignore")  # langchain-community announces its sunset on import
         from langchain_community.document_loaders import PDFMinerLoader, TextLoader
 
-    from paperchat.vectorstore.embed import MiniLMEmbeddings
+    from paperchat.settings import Settings
+    from paperchat.vectorstore.embed import make_embedder
 
-    emb = MiniLMEmbeddings().load()
+    emb = make_embedder(Settings(embedder=embedder)).load()
     client = chromadb.PersistentClient(path=str(workdir / "published-db"), settings=ChromaSettings(anonymized_telemetry=False))
     collection = client.create_collection("published", embedding_function=None, configuration={"hnsw": {"space": "cosine"}})
     splitter = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=50)
@@ -119,21 +122,21 @@ def run_published(files: list[Path], workdir: Path) -> dict[str, object]:
             "split_s": {k: round(v, 2) for k, v in split.items()}, "peak_rss_mb": round(peak_rss_mb(), 1)}
 
 
-def compare(files: list[Path], workdir: Path, repeat: int) -> dict[str, object]:
+def compare(files: list[Path], workdir: Path, repeat: int, embedder: str) -> dict[str, object]:
     """paperchat, the published pipeline and the embedder alone, on the same files; the best of ``repeat``
     runs of each, taken in turn so that a noisy moment of the machine hits all three alike."""
     runs: dict[str, list[dict[str, object]]] = {"paperchat": [], "published_pipeline": [], "embedder_alone": []}
     embedded: list[str] = []
     tokens: list[int] = []
     for i in range(repeat):
-        ours = run_paperchat(files, workdir / f"run{i}")
+        ours = run_paperchat(files, workdir / f"run{i}", embedder)
         index = ours.pop("_index")
         if not embedded:
             embedded = [d.page_content for d in index.get_chunks(include_references=False)]
             tokens = index.embedder.count_tokens([d.page_content for d in index.get_chunks()])
         runs["paperchat"].append(ours)
-        runs["published_pipeline"].append(run_published(files, workdir / f"run{i}"))
-        runs["embedder_alone"].append(run_embedder_alone(embedded))
+        runs["published_pipeline"].append(run_published(files, workdir / f"run{i}", embedder))
+        runs["embedder_alone"].append(run_embedder_alone(embedded, embedder))
     best = {name: min(rows, key=lambda r: r["seconds"]) for name, rows in runs.items()}  # type: ignore[arg-type, return-value]
     ours, published, alone = best["paperchat"], best["published_pipeline"], best["embedder_alone"]
     for name, rows in runs.items():
@@ -159,17 +162,19 @@ def main() -> None:
     ap.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "bench" / "corpus")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "ingest.json")
     ap.add_argument("--repeat", type=int, default=3, help="runs of each pipeline; the best is reported")
+    ap.add_argument("--embedder", default="minilm", help="minilm (default) or minilm-int8, for all three pipelines")
     args = ap.parse_args()
     if not args.corpus.is_dir():
         sys.exit(f"corpus not found: {args.corpus}")
     sets = {"pdf": sorted(args.corpus.glob("*.pdf")), "qasper_markdown": sorted((args.corpus / "qasper").glob("*.md"))}
     result: dict[str, object] = {
         "date": time.strftime("%Y-%m-%d"),
+        "embedder": args.embedder,
         "machine": f"{platform.machine()}, {platform.system()}, {__import__('os').cpu_count()} CPUs, Python {platform.python_version()}",
     }
     for name, files in sets.items():
         with tempfile.TemporaryDirectory() as tmp:
-            result[name] = compare(files, Path(tmp), args.repeat)
+            result[name] = compare(files, Path(tmp), args.repeat, args.embedder)
     print(f"{'':<26}{'pages':>7}{'chunks':>8}{'seconds':>9}{'pages/s':>9}{'chunks/s':>10}   split (s)")
     for name in sets:
         r = result[name]

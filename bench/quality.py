@@ -45,6 +45,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bench", type=Path, default=ROOT.parent / "shared" / "bench")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "quality.json")
+    ap.add_argument("--embedder", default="minilm", help="minilm (default) or minilm-int8")
     args = ap.parse_args()
     if not (args.bench / "corpus").is_dir():
         sys.exit(f"benchmark data not found: {args.bench}")
@@ -59,10 +60,10 @@ def main() -> None:
     from paperchat.vectorstore.ingest import index_paths
 
     sets = {name: read_jsonl(args.bench / f"{name}.jsonl") for name in ("cq_dev", "qasper_dev")}
-    results: dict[str, Any] = {"date": time.strftime("%Y-%m-%d"),
+    results: dict[str, Any] = {"date": time.strftime("%Y-%m-%d"), "embedder": args.embedder,
                                "machine": f"{platform.machine()}, {__import__('os').cpu_count()} CPUs, Python {platform.python_version()}"}
     with tempfile.TemporaryDirectory() as tmp:
-        index = PaperIndex.open(Settings(db=Path(tmp) / "db"))
+        index = PaperIndex.open(Settings(db=Path(tmp) / "db", embedder=args.embedder))
         files = sorted({args.bench / "corpus" / r["paper_file"] for rows in sets.values() for r in rows})
         report = index_paths(index, files)
         assert report.ok, report.failed
