@@ -15,6 +15,10 @@ Three Chroma collections per paperchat collection:
 The chunk collection records which embedder (and dimension) and which chunking built it; opening it with
 another embedder raises :class:`~paperchat.errors.EmbedderMismatchError` instead of returning garbage.
 
+Every call to Chroma goes through :mod:`paperchat.vectorstore.guard`: a server that went away is one
+clear :class:`~paperchat.errors.IndexUnavailableError`, and an embedded store that another process
+wrote to is reopened. Searches within papers score those papers' chunks exactly (:meth:`PaperIndex.nearest`).
+
 Example:
     >>> from paperchat.settings import Settings
     >>> from paperchat.vectorstore.index import PaperIndex

@@ -10,8 +10,9 @@ What keeps it fast at a million chunks: the document id and the references flag 
 a search within papers intersects the query's posting lists with those papers' few rows, and leaving out
 reference lists needs no row to be read; and a search of the whole collection ranks at most
 :data:`POSTINGS_BUDGET` matches: it keeps the query's rarest terms (the ones BM25 weighs most) until their
-combined document frequency would exceed the budget, and leaves out the rest. Below about ten thousand
-chunks the budget is never reached.
+combined document frequency would exceed the budget, and leaves out the rest (a query of common words
+only is left to the dense ranking). Below about ten thousand chunks the budget is never reached. Term
+frequencies come from the FTS5 vocabulary, read in the background after each change.
 
 Example:
     >>> lex = LexicalIndex.for_index(index)  # doctest: +SKIP
@@ -44,6 +45,9 @@ _WORD = re.compile(r"[A-Za-z0-9]+(?:[.\-][A-Za-z0-9]+)*")
 SCHEMA_VERSION = "2"
 #: Most postings (chunk, term) a whole-collection search ranks: ranking costs ~1.5 us per match.
 POSTINGS_BUDGET = 20_000
+#: Terms in at least this many chunks have their counts read from the index's vocabulary (in the
+#: background after each change); rarer ones are counted when a search needs them, which is quick.
+VOCABULARY_MIN_DF = 256
 
 
 def query_terms(text: str) -> list[str]:
@@ -96,6 +100,14 @@ class LexicalIndex:
             )
             self._conn.execute("CREATE TABLE IF NOT EXISTS docs (doc_id TEXT PRIMARY KEY, n_chunks INTEGER)")
         self._synced_ids: frozenset[str] | None = None  # None: the first search syncs
+        self._common: dict[str, int] | None = None  # frequent (stemmed) terms and their chunk counts
+        self._loading = threading.Event()
+        self._loader: threading.Thread | None = None
+        self._changes = 0
+        self._stem_lock = threading.Lock()
+        self._stemmer = sqlite3.connect(":memory:", check_same_thread=False)
+        self._stemmer.execute("CREATE VIRTUAL TABLE s USING fts5(x, tokenize='porter unicode61 remove_diacritics 2')")
+        self._stemmer.execute("CREATE VIRTUAL TABLE si USING fts5vocab(s, 'instance')")
         self._df: dict[str, int] = {}  # chunks containing each term (up to the budget), whole-collection searches
 
     @classmethod
@@ -137,9 +149,12 @@ class LexicalIndex:
                 self._delete_rows(doc_id)  # another process may have added it meanwhile: never twice
                 self._conn.executemany("INSERT INTO chunks (text, id, doc_id, refs) VALUES (?, ?, ?, ?)", rows)
                 self._conn.execute("INSERT OR REPLACE INTO docs VALUES (?, ?)", (doc_id, len(rows)))
-        self._synced_ids = complete
-        if missing or stale:
+        if missing or stale or self._synced_ids is None:
+            self._changes += 1
+            self._common = None  # counted on demand until the vocabulary is read again
             self._df.clear()
+            self._load_vocabulary()
+        self._synced_ids = complete
         return len(missing), len(stale)
 
     def _delete_rows(self, doc_id: str) -> None:
@@ -181,26 +196,82 @@ class LexicalIndex:
 
     def _rarest(self, terms: list[str]) -> list[str]:
         """The rarest terms whose document frequencies add up to at most :data:`POSTINGS_BUDGET`."""
-        counted = []
-        for term in terms:
-            if term not in self._df:
-                with self._lock:  # counting stops past the budget: a common term costs no more than that
-                    row = self._conn.execute(
-                        "SELECT count(*) FROM (SELECT 1 FROM chunks WHERE chunks MATCH ? LIMIT ?)",
-                        (f'text : "{term}"', POSTINGS_BUDGET + 1),
-                    )
-                    self._df[term] = int(row.fetchone()[0])
-            if self._df[term]:
-                counted.append((self._df[term], term))
+        counted = [(df, term) for term, df in zip(terms, self._frequencies(terms), strict=True) if df]
         kept, total = [], 0
         for df, term in sorted(counted):
-            if kept and total + df > POSTINGS_BUDGET:
+            if total + df > POSTINGS_BUDGET:  # a query of common words only is left to the dense ranking
                 break
             kept.append(term)
             total += df
         return kept
 
+    def _frequencies(self, terms: list[str]) -> list[int]:
+        """How many chunks contain each term: from the vocabulary's frequent terms when it is loaded,
+        otherwise counted (counting stops past what matters, so a common term costs no more than that)."""
+        common = self._common
+        stems = self._stems(terms) if common is not None else terms
+        out = []
+        for term, stem in zip(terms, stems, strict=True):
+            if common is not None and stem in common:
+                out.append(common[stem])
+                continue
+            cap = VOCABULARY_MIN_DF if common is not None else POSTINGS_BUDGET + 1  # rarer than the map's terms
+            if term not in self._df:
+                with self._lock:
+                    row = self._conn.execute(
+                        "SELECT count(*) FROM (SELECT 1 FROM chunks WHERE chunks MATCH ? LIMIT ?)", (f'text : "{term}"', cap)
+                    )
+                    self._df[term] = int(row.fetchone()[0])
+            out.append(self._df[term])
+        return out
+
+    def _stems(self, terms: list[str]) -> list[str]:
+        """The terms as the index's tokenizer stores them (Porter stems), read back from an in-memory FTS5."""
+        with self._stem_lock:
+            self._stemmer.execute("INSERT INTO s (rowid, x) VALUES (1, ?)", (" ".join(terms),))
+            found = dict(self._stemmer.execute("SELECT offset, term FROM si").fetchall())
+            self._stemmer.execute("DELETE FROM s")
+        return [found.get(i, t) for i, t in enumerate(terms)]
+
+    def _load_vocabulary(self) -> None:
+        """Read the document frequency of every term in at least :data:`VOCABULARY_MIN_DF` chunks (one pass
+        over the index: seconds at a million chunks), in the background, on a connection of its own."""
+        if self._loading.is_set():
+            return
+        self._loading.set()
+
+        def load() -> None:
+            try:
+                while True:  # read again if the sidecar changed during the pass
+                    changes = self._changes
+                    conn = sqlite3.connect(str(self.path), timeout=30)
+                    try:
+                        conn.execute("CREATE VIRTUAL TABLE temp.vocabulary USING fts5vocab(main, chunks, 'row')")
+                        rows = conn.execute("SELECT term, doc FROM temp.vocabulary WHERE doc >= ?", (VOCABULARY_MIN_DF,))
+                        common = dict(rows.fetchall())
+                    finally:
+                        conn.close()
+                    if changes == self._changes:
+                        self._common = common
+                        self._df.clear()
+                        return
+            except sqlite3.Error:  # the counts then stay on demand, as before
+                pass
+            finally:
+                self._loading.clear()
+
+        self._loader = threading.Thread(target=load, name="paperchat-vocabulary", daemon=True)
+        self._loader.start()
+
+    def vocabulary_loaded(self, timeout: float | None = None) -> bool:
+        """Wait (up to ``timeout`` seconds) for the background reading of term frequencies; True when read."""
+        if self._loader is not None:
+            self._loader.join(timeout)
+        return self._common is not None
+
     def close(self) -> None:
-        """Close the SQLite connection."""
+        """Close the SQLite connections."""
         with self._lock:
             self._conn.close()
+        with self._stem_lock:
+            self._stemmer.close()

@@ -114,3 +114,23 @@ def test_an_older_sidecar_layout_is_rebuilt(tmp_path: Path, corpus: FakeIndex) -
     lex.sync(corpus)
     assert "x:00000" not in ids(lex.search("GPU", 10))
     assert ids(lex.search("GPU", 10, doc_ids=["bbbb000000000002"])) == ["bbbb000000000002:00001"]
+
+
+def test_frequent_terms_are_counted_from_the_vocabulary_under_their_stems(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lexical, "VOCABULARY_MIN_DF", 5)
+    index = FakeIndex()
+    for i in range(12):
+        index.add(f"d{i:015d}", f"Models were trained on GPUs in run {i}.")
+    index.add("e000000000000001", "A rare Lasagne model.")
+    lex = LexicalIndex(tmp_path / "lex.sqlite")
+    lex.sync(index)
+    assert lex.vocabulary_loaded(timeout=30)
+    assert lex._stems(["training", "models", "gpus", "lasagne"]) == ["train", "model", "gpu", "lasagn"]
+    # "model" (13 chunks) comes from the vocabulary, "lasagne" (1) is counted: both exact
+    assert lex._frequencies(["model", "trained", "gpus", "lasagne", "absent"]) == [13, 12, 12, 1, 0]
+    index.add("f000000000000002", "Another model.")
+    lex.sync(index)  # a change: the counts are read again
+    assert lex.vocabulary_loaded(timeout=30)
+    assert lex._frequencies(["model"]) == [14]
