@@ -174,3 +174,19 @@ def test_cli_ask_through_an_openai_compatible_endpoint(
     assert main(argv) == 2
     captured = capsys.readouterr()
     assert "HTTP 500" in captured.err and "Traceback" not in captured.err and SECRET not in captured.err + captured.out
+
+
+def test_connection_refused_is_clear_and_failures_are_retried_a_bounded_number_of_times(
+    sample_index: Any, server: FakeOpenAI
+) -> None:
+    from tests.conftest import free_port
+
+    nowhere = ChatOpenAI(model="fake-model", base_url=f"http://127.0.0.1:{free_port()}/v1", api_key=SECRET,
+                         max_retries=1, timeout=5)
+    with pytest.raises(LLMError, match="Cannot connect to .*OPENAI_BASE_URL") as info:
+        chain_for(sample_index, nowhere).invoke({"question": QUESTION, "papers": [PAPER]})
+    assert SECRET not in str(info.value)
+    server.default = {"status": 503}
+    with pytest.raises(LLMError, match="HTTP 503 after the retries"):
+        chain_for(sample_index, llm_for(server, max_retries=2)).invoke({"question": QUESTION, "papers": [PAPER]})
+    assert len(server.chat_requests()) == 3  # the first try and two retries, then it stops
