@@ -5,8 +5,7 @@ Public names are imported on first use, so ``paperchat --help`` stays fast.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from paperchat.lazy import lazy_attributes
 
 __version__ = "0.1.0"
 
@@ -28,8 +27,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'paperchat' has no attribute {name!r}")
-    return getattr(import_module(module), name)
+__getattr__ = lazy_attributes(__name__, _EXPORTS)

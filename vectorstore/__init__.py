@@ -6,8 +6,7 @@ Public names are imported on first use: the parse worker process imports only wh
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from paperchat.lazy import lazy_attributes
 
 _EXPORTS = {
     "chunk_document": "paperchat.vectorstore.chunk",
@@ -29,8 +28,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'paperchat.vectorstore' has no attribute {name!r}")
-    return getattr(import_module(module), name)
+__getattr__ = lazy_attributes(__name__, _EXPORTS)
