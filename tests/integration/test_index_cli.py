@@ -193,3 +193,25 @@ def test_reference_lists_are_found_by_keyword_only_when_asked(tmp_path: Path, ca
     assert any(h["in_references"] and "Zwanenburg" in h["text"] for h in json.loads(out))
     code, out, _ = run(capsys, "search", "Zwanenburg larches", "--db", str(db), "--json")
     assert not any(h["in_references"] for h in json.loads(out))
+
+
+def test_collection_chunked_differently_is_refused_with_the_rebuild_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db, papers = tmp_path / "db", tmp_path / "papers"
+    papers.mkdir()
+    _md(papers / "a.md", "# A\n\n## Methods\n\n" + " ".join(f"Sentence {i} about training." for i in range(60)))
+    index_json(capsys, db, str(papers))
+    _md(papers / "b.md", "# B\n\n## Methods\n\nWe counted birds.\n")
+    monkeypatch.setenv("PAPERCHAT_CHUNK_TOKENS", "120")  # other settings than the collection was built with
+    code, out, err = run(capsys, "index", str(papers), "--db", str(db))
+    assert code == 2 and "chunked as c2:200/30" in err and "c2:120/30" in err and "--rebuild" in err
+    assert [d.file for d in PaperIndex.open(Settings(db=db)).list_documents()] == ["a.md"]  # nothing lost
+    # a store written by an older chunker version is caught the same way
+    index = PaperIndex.open(Settings(db=db))
+    index.collections["chunks"].modify(metadata={**index.collections["chunks"].metadata, "paperchat_chunking": "c1:200/30"})
+    monkeypatch.delenv("PAPERCHAT_CHUNK_TOKENS")
+    code, out, err = run(capsys, "index", str(papers), "--db", str(db))
+    assert code == 2 and "chunked as c1:200/30" in err
+    code, report = index_json(capsys, db, str(papers), extra=("--rebuild",))
+    assert code == 0 and report["counts"]["added"] == 2

@@ -124,3 +124,33 @@ def test_upload_while_another_writer_holds_the_index_says_it_is_busy(sample_inde
     assert not at.exception
     assert any("busy" in e.value and "Try again" in e.value for e in at.error)
     assert len(sample_index.list_documents()) == before
+
+
+def test_chroma_server_that_stops_is_a_message_and_the_page_recovers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from paperchat.settings import Settings
+    from paperchat.vectorstore.index import PaperIndex
+    from paperchat.vectorstore.ingest import index_paths
+    from tests.conftest import SAMPLE_DOCS
+    from tests.integration.chroma_server import chroma_executable, chroma_server
+
+    if chroma_executable() is None:
+        pytest.skip("chroma CLI not installed")
+    data = tmp_path / "server-data"
+    question = "How were whales counted on satellite images?"
+    with chroma_server(data) as port:
+        monkeypatch.setenv("PAPERCHAT_DB", str(tmp_path / "db"))
+        monkeypatch.setenv("PAPERCHAT_CHROMA_HOST", "127.0.0.1")
+        monkeypatch.setenv("PAPERCHAT_CHROMA_PORT", str(port))
+        assert index_paths(PaperIndex.open(Settings()), [SAMPLE_DOCS / "borowicz2019_whales_satellite.md"]).ok
+        at = AppTest.from_file(APP, default_timeout=180)
+        at.run()
+        ask(at, question)
+        assert "borowicz2019_whales_satellite.md" in texts(at)
+    at.run()  # the server is gone: the page says so instead of failing
+    assert not at.exception
+    assert any("Cannot reach the Chroma server" in e.value and "chroma run" in e.value for e in at.error)
+    with chroma_server(data, port=port):
+        at.run()
+        assert not at.exception and not at.error
+        ask(at, question)
+        assert not at.exception and len(at.chat_message) == 4  # both turns, the first kept
