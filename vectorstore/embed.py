@@ -13,7 +13,6 @@ Example:
 
 from __future__ import annotations
 
-import os
 import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +28,7 @@ from paperchat.errors import ModelUnavailableError
 from paperchat.vectorstore.checksum import file_sha256
 from paperchat.vectorstore.model_files import REINSTALL as _REINSTALL
 from paperchat.vectorstore.model_files import default_model_paths
+from paperchat.vectorstore.worker import cpu_count
 
 if TYPE_CHECKING:
     from paperchat.settings import Settings
@@ -50,14 +50,6 @@ class _LoadedModel:
     counter: Any  # the same vocabulary without truncation or padding, for counting word pieces
     input_names: tuple[str, ...]
     pool: ThreadPoolExecutor  # runs batches on every core
-
-
-def embedding_threads() -> int:
-    """Threads that run the model at once: one per CPU this process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 @lru_cache(maxsize=4)
@@ -100,7 +92,7 @@ def _load_model(
 
         model = quantized_model(model, expected_sha256 or file_sha256(model), Path(cache_dir))
     session = ort.InferenceSession(str(model), sess_options=options, providers=["CPUExecutionProvider"])
-    pool = ThreadPoolExecutor(max_workers=embedding_threads(), thread_name_prefix="paperchat-embed")
+    pool = ThreadPoolExecutor(max_workers=cpu_count(), thread_name_prefix="paperchat-embed")  # one run per core
     return _LoadedModel(session, tokenizer, counter, tuple(i.name for i in session.get_inputs()), pool)
 
 

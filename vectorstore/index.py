@@ -337,22 +337,16 @@ class PaperIndex:
             raise ValueError(f"{len(body)} chunks to embed but {len(embeddings)} embeddings")
         refs = [c for c in chunks if c.in_references]
         batch = max(1, min(1000, self._max_batch()))
-        for start in range(0, len(body), batch):
-            part = body[start : start + batch]
-            self._chunks.upsert(
-                ids=[c.id for c in part],
-                embeddings=embeddings[start : start + batch],
-                documents=[c.text for c in part],
-                metadatas=[self._chunk_metadata(parsed, c) for c in part],
-            )
-        for start in range(0, len(refs), batch):
-            part = refs[start : start + batch]
-            self._refs.upsert(
-                ids=[c.id for c in part],
-                embeddings=[[1.0]] * len(part),
-                documents=[c.text for c in part],
-                metadatas=[self._chunk_metadata(parsed, c) for c in part],
-            )
+        for collection, part_chunks, part_vectors in ((self._chunks, body, embeddings), (self._refs, refs, None)):
+            for start in range(0, len(part_chunks), batch):
+                part = part_chunks[start : start + batch]
+                collection.upsert(
+                    ids=[c.id for c in part],
+                    # reference-list chunks are not embedded: Chroma wants a vector, a constant one will do
+                    embeddings=part_vectors[start : start + batch] if part_vectors is not None else [[1.0]] * len(part),
+                    documents=[c.text for c in part],
+                    metadatas=[self._chunk_metadata(parsed, c) for c in part],
+                )
         self._docs.update(ids=[parsed.doc_id], metadatas=[{"status": "complete"}])
         self.generation += 1
 
@@ -518,7 +512,8 @@ class PaperIndex:
             (Document(page_content=text, metadata={**(meta or {}), "id": cid}), np.asarray(emb, dtype=np.float32))
             for cid, text, meta, emb in zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"], strict=True)
         ]
-        missing = [i for i in ids if i not in set(got["ids"])]
+        have = set(got["ids"])
+        missing = [i for i in ids if i not in have]
         if missing:  # reference-list chunks have no embedding: zero similarity
             refs = self._refs.get(ids=missing, include=["documents", "metadatas"])
             out += [

@@ -28,6 +28,7 @@ from paperchat.errors import DocumentError
 from paperchat.vectorstore.checksum import file_sha256
 from paperchat.vectorstore.index import PaperIndex, embedded_chunks
 from paperchat.vectorstore.parse import supported
+from paperchat.vectorstore.types import DocumentRecord
 from paperchat.vectorstore.worker import ParseJob, ParseResult, ParseWorker
 
 STATUSES = ("added", "unchanged", "replaced", "failed", "removed")
@@ -182,7 +183,11 @@ def index_paths(
         notify(result)
 
     known = {r.id: r for r in index.list_documents(include_partial=True)}
-    by_path = {r.path: r for r in known.values() if r.status == "complete"}
+    complete_at: dict[str, list[DocumentRecord]] = {}  # path -> the complete documents indexed from it
+    for r in known.values():
+        if r.status == "complete":
+            complete_at.setdefault(r.path, []).append(r)
+    by_path = {path: records[-1] for path, records in complete_at.items()}
     to_parse: list[tuple[Path, str]] = []
     for path in files:
         t0 = time.perf_counter()
@@ -209,10 +214,11 @@ def index_paths(
                 index.update_path(record.id, resolved, path.name)  # moved or renamed: same content
             status = "unchanged"
             # an earlier run stopped between storing this version and removing the one it replaces
-            for older in [r for r in known.values() if r.path == resolved and r.id != record.id and r.status == "complete"]:
+            for older in [r for r in complete_at.get(resolved, []) if r.id != record.id]:
                 index.delete_document(older.id)
-                known.pop(older.id)
+                known.pop(older.id)  # a later file with that content is indexed again, not "unchanged"
                 status = "replaced"
+            complete_at[resolved] = [record]
             result = FileResult(str(path), status, record.id, record.title, record.pages, record.chunks)
             report.results.append(result)
             notify(result)
