@@ -47,10 +47,10 @@ def main() -> None:
 
     from paperchat.chain import create_qa_chain
     from paperchat.extract import read_questions, run_extraction, tasks_for
-    from paperchat.retriever import PaperRetriever
-    from paperchat.settings import Settings
     from paperchat.vectorstore.index import PaperIndex
     from paperchat.vectorstore.ingest import index_paths
+    from paperchat.vectorstore.retriever import PaperRetriever
+    from paperchat.vectorstore.settings import Settings
     from tests.fake_openai import fake_openai_server
 
     questions = read_questions(args.questions)

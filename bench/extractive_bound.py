@@ -41,11 +41,11 @@ def main() -> None:
 
     from paperchat import extractive
     from paperchat.evaluate import read_jsonl
-    from paperchat.retriever import PaperRetriever
-    from paperchat.settings import Settings
     from paperchat.vectorstore.embed import VectorCache
     from paperchat.vectorstore.index import PaperIndex
     from paperchat.vectorstore.ingest import index_paths
+    from paperchat.vectorstore.retriever import PaperRetriever
+    from paperchat.vectorstore.settings import Settings
 
     rows = [r for name in ("cq_dev", "qasper_dev") for r in read_jsonl(args.bench / f"{name}.jsonl")]
     with tempfile.TemporaryDirectory() as tmp:

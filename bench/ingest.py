@@ -42,9 +42,9 @@ def peak_rss_mb() -> float:
 
 def run_paperchat(files: list[Path], workdir: Path, embedder: str) -> dict[str, object]:
     """The real ``index_paths`` into a fresh embedded store."""
-    from paperchat.settings import Settings
     from paperchat.vectorstore.index import PaperIndex
     from paperchat.vectorstore.ingest import index_paths
+    from paperchat.vectorstore.settings import Settings
 
     index = PaperIndex.open(Settings(db=workdir / "paperchat-db", embedder=embedder))
     index.embedder.load()
@@ -65,8 +65,8 @@ def run_paperchat(files: list[Path], workdir: Path, embedder: str) -> dict[str, 
 
 
 def run_embedder_alone(texts: list[str], embedder: str) -> dict[str, object]:
-    from paperchat.settings import Settings
     from paperchat.vectorstore.embed import make_embedder
+    from paperchat.vectorstore.settings import Settings
 
     emb = make_embedder(Settings(embedder=embedder)).load()
     start = time.perf_counter()
@@ -87,8 +87,8 @@ def run_published(files: list[Path], workdir: Path, embedder: str) -> dict[str, 
         warnings.simplefilter("ignore")  # langchain-community announces its sunset on import
         from langchain_community.document_loaders import PDFMinerLoader, TextLoader
 
-    from paperchat.settings import Settings
     from paperchat.vectorstore.embed import make_embedder
+    from paperchat.vectorstore.settings import Settings
 
     emb = make_embedder(Settings(embedder=embedder)).load()
     client = chromadb.PersistentClient(path=str(workdir / "published-db"), settings=ChromaSettings(anonymized_telemetry=False))

@@ -54,10 +54,10 @@ def main() -> None:
     from paperchat.chain import create_qa_chain
     from paperchat.evaluate import headline, read_jsonl, score_predictions
     from paperchat.extract import Task, run_extraction
-    from paperchat.retriever import PaperRetriever
-    from paperchat.settings import Settings
     from paperchat.vectorstore.index import PaperIndex
     from paperchat.vectorstore.ingest import index_paths
+    from paperchat.vectorstore.retriever import PaperRetriever
+    from paperchat.vectorstore.settings import Settings
 
     sets = {name: read_jsonl(args.bench / f"{name}.jsonl") for name in ("cq_dev", "qasper_dev")}
     results: dict[str, Any] = {"date": time.strftime("%Y-%m-%d"), "embedder": args.embedder,

@@ -57,8 +57,8 @@ def measure(settings: Any, questions: list[str], n_docs: int, llm_url: str) -> d
     from langchain_openai import ChatOpenAI
 
     from paperchat.chain import create_qa_chain
-    from paperchat.retriever import PaperRetriever
     from paperchat.vectorstore.index import PaperIndex
+    from paperchat.vectorstore.retriever import PaperRetriever
     from tests.synthetic import synthetic_doc_id
 
     index = PaperIndex.open(settings)
@@ -105,7 +105,7 @@ def build_or_reuse(n: int, texts: list[str], metas: list[dict[str, Any]], vector
 
 
 def _measure_child(settings_json: str, questions: list[str], n_docs: int, llm_url: str) -> dict[str, Any]:
-    from paperchat.settings import Settings
+    from paperchat.vectorstore.settings import Settings
 
     timing: dict[str, Any] = measure(Settings.model_validate_json(settings_json), questions, n_docs, llm_url)
     timing["peak_rss_mb"] = round(peak_rss_mb(), 1)
@@ -134,7 +134,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from paperchat.evaluate import read_jsonl
-    from paperchat.settings import Settings
+    from paperchat.vectorstore.settings import Settings
     from tests.fake_openai import fake_openai_server
     from tests.synthetic import seed_chunks
 

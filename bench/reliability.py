@@ -58,7 +58,7 @@ def kills(n: int, work: Path, seed: int) -> dict[str, Any]:
 
 
 def fuzz(n: int, work: Path, seed: int) -> dict[str, Any]:
-    from paperchat.errors import DocumentError
+    from paperchat.vectorstore.errors import DocumentError
     from paperchat.vectorstore.worker import ParseJob, ParseWorker
     from tests.faults import CLEAR, SEEDS, mutate
 
@@ -100,9 +100,9 @@ def fuzz(n: int, work: Path, seed: int) -> dict[str, Any]:
 
 def load(chunks: int, sessions: int, turns: int, work: Path) -> dict[str, Any]:
     from paperchat.chain import create_qa_chain
-    from paperchat.retriever import PaperRetriever
-    from paperchat.settings import Settings
     from paperchat.vectorstore.index import PaperIndex
+    from paperchat.vectorstore.retriever import PaperRetriever
+    from paperchat.vectorstore.settings import Settings
     from tests.load import LOAD_QUESTIONS, run_sessions
     from tests.synthetic import build_synthetic, seed_chunks, synthetic_doc_id
 

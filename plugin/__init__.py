@@ -5,17 +5,18 @@ Public names are imported on first use, so ``paperchat --help`` stays fast.
 
 from __future__ import annotations
 
-from paperchat.lazy import lazy_attributes
+from paperchat.vectorstore.lazy import lazy_attributes
 
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "Settings": "paperchat.settings",
-    "load_settings": "paperchat.settings",
+    "Settings": "paperchat.vectorstore.settings",
+    "load_settings": "paperchat.vectorstore.settings",
+    "PaperchatError": "paperchat.vectorstore.errors",
     "PaperIndex": "paperchat.vectorstore.index",
     "MiniLMEmbeddings": "paperchat.vectorstore.embed",
     "index_paths": "paperchat.vectorstore.ingest",
-    "PaperRetriever": "paperchat.retriever",
+    "PaperRetriever": "paperchat.vectorstore.retriever",
     "create_qa_chain": "paperchat.chain",
     "load_chain": "paperchat.chain",
     "QAResult": "paperchat.types",

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from paperchat.errors import PaperchatError
+from paperchat.vectorstore.errors import PaperchatError
 
 CHUNK_SIZE, CHUNK_OVERLAP, TOP_K = 1000, 50, 4
 

@@ -36,7 +36,6 @@ from langchain_core.runnables import (
 
 from paperchat.abstain import GATE_MIN_SIMILARITY, is_abstention, passes_gate
 from paperchat.citations import check_citations, citation_from, drop_unknown_marks
-from paperchat.errors import LLMError, PaperchatError
 from paperchat.extractive import ExtractiveAnswerer
 from paperchat.llm import llm_error, model_label
 from paperchat.prompts import (
@@ -50,6 +49,7 @@ from paperchat.prompts import (
     wrap_published_query,
 )
 from paperchat.types import QAResult
+from paperchat.vectorstore.errors import LLMError, PaperchatError
 
 _FOLLOW_UP = re.compile(
     r"^\s*(?:and|but|also|what about|how about|same|then)\b|\b(?:it|its|they|them|their|this|that|these|those|there|he|she)\b",
@@ -100,7 +100,7 @@ def create_qa_chain(
     """The strict, cited question-answering chain.
 
     Args:
-        retriever: A :class:`~paperchat.retriever.PaperRetriever` (any retriever whose documents carry
+        retriever: A :class:`~paperchat.vectorstore.retriever.PaperRetriever` (any retriever whose documents carry
             paperchat metadata works; ``papers`` and ``k`` are passed to it per call).
         llm: Any LangChain chat model; ``None`` selects the extractive answerer.
         prompt: "strict" (default), "published" (the published pipeline's query format), or a
@@ -304,9 +304,9 @@ def load_chain(settings: Any = None, llm: Any = None, prompt: str = "strict", **
         >>> chain.invoke({"question": "Which framework was used?", "papers": ["weinstein2019_tree_crowns.pdf"]})  # doctest: +SKIP
     """
     from paperchat.llm import make_chat_model
-    from paperchat.retriever import PaperRetriever
-    from paperchat.settings import Settings
     from paperchat.vectorstore.index import PaperIndex
+    from paperchat.vectorstore.retriever import PaperRetriever
+    from paperchat.vectorstore.settings import Settings
 
     settings = settings or Settings()
     index = PaperIndex.open(settings)

@@ -16,9 +16,9 @@ import re
 
 from langchain_core.documents import Document
 
-from paperchat.text import content_tokens, stem
 from paperchat.types import Citation
 from paperchat.vectorstore.sentences import split_sentences
+from paperchat.vectorstore.text import content_tokens, stem
 
 _MARK = re.compile(r"\[\s*(\d+(?:\s*(?:[-,–;]|and)\s*\d+)*)\s*\]")
 _NUMBER = re.compile(r"\b\d+(?:[.,]\d+)*\b")

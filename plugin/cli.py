@@ -1,6 +1,6 @@
 """The ``paperchat`` command line: index, list, delete, search (and ask, extract, eval, ui).
 
-Every command reads :class:`~paperchat.settings.Settings` from the environment; flags override it.
+Every command reads :class:`~paperchat.vectorstore.settings.Settings` from the environment; flags override it.
 Failures print one clear line to stderr and set a non-zero exit status, never a traceback.
 """
 
@@ -15,8 +15,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from paperchat.errors import PaperchatError
-from paperchat.settings import Settings, load_settings
+from paperchat.vectorstore.errors import PaperchatError
+from paperchat.vectorstore.settings import Settings, load_settings
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
 
@@ -177,7 +177,7 @@ def resolve_papers(index: Any, refs: Sequence[str] | None) -> list[str]:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from paperchat.retriever import PaperRetriever
+    from paperchat.vectorstore.retriever import PaperRetriever
 
     settings = settings_from_args(args)
     index = _open_index(args)
@@ -223,8 +223,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 def _build_chain(settings: Settings, prompt: str = "strict") -> tuple[Any, Any]:
     from paperchat.chain import create_qa_chain
     from paperchat.llm import make_chat_model
-    from paperchat.retriever import PaperRetriever
     from paperchat.vectorstore.index import PaperIndex
+    from paperchat.vectorstore.retriever import PaperRetriever
 
     index = PaperIndex.open(settings)
     retriever = PaperRetriever(index=index, k=settings.k, mode=settings.retrieval)

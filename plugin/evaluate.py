@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from paperchat.text import content_tokens, salient_terms
+from paperchat.vectorstore.text import content_tokens, salient_terms
 
 BUDGET_CHARS = 4000
 EVIDENCE_FOUND_SHARE = 0.5

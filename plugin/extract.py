@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 from langchain_core.runnables import Runnable
 
-from paperchat.errors import PaperchatError
 from paperchat.types import QAResult
+from paperchat.vectorstore.errors import PaperchatError
 
 
 @dataclass(slots=True)
@@ -170,7 +170,7 @@ def run_extraction(
     """Answer every task, appending rows to ``out``; tasks already answered there are skipped.
 
     Args:
-        retriever: The :class:`~paperchat.retriever.PaperRetriever` of the chain's index.
+        retriever: The :class:`~paperchat.vectorstore.retriever.PaperRetriever` of the chain's index.
         chain: The QA chain (it receives each pair's excerpts ready-made).
         tasks: Pairs to answer; ``doc_id`` must be set (unresolved papers become failed rows).
         out: ``.jsonl`` or ``.csv`` output file.

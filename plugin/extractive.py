@@ -28,22 +28,17 @@ from dataclasses import dataclass, field
 import numpy as np
 from langchain_core.documents import Document
 
-from paperchat.lexicon import answer_type_terms, mentions
-from paperchat.text import STOPWORDS, raw_tokens, stem
 from paperchat.vectorstore.embed import VectorCache
-from paperchat.vectorstore.sentences import sentence_spans
-
-#: Words of methodology questions that do not say what is asked for.
-QUESTION_WORDS = frozenset(
-    """
-    what which who whom whose where when how why is are was were do does did used use using employed
-    applied involved utilized utilised taken followed implemented adopted type types kind kinds
-    deep learning pipeline model models network networks paper study authors
-    build built develop developed create created implement involve perform performed ensure handle address
-    determine
-    """.split()
+from paperchat.vectorstore.lexicon import (
+    answer_type_terms,
+    focus_terms,
+    mentions,
+    question_parts,
+    stemmed_words,
 )
-_EXAMPLES = re.compile(r"\(\s*(?:e\.\s?g\.|i\.\s?e\.|such as|for example|for instance)\s*,?\s*([^)]*)\)", re.I)
+from paperchat.vectorstore.sentences import sentence_spans
+from paperchat.vectorstore.text import stem
+
 _HEDGE = re.compile(
     r"\b(?:future\s+(?:work|research|studies|stud(?:y|ies))|could\s+(?:be|also|further|potentially)|"
     r"would\s+(?:be|allow|improve|help|likely)|might\s+(?:be|improve|help)|may\s+(?:be\s+)?(?:further\s+)?improve|"
@@ -97,39 +92,6 @@ class ExtractiveAnswer:
     def text(self) -> str:
         """The answer: the quoted sentences, each followed by its excerpt number."""
         return " ".join(f"\u201c{c.text}\u201d [{c.excerpt + 1}]" for c in self.sentences)
-
-
-def question_parts(question: str) -> tuple[str, list[str]]:
-    """The question without its "(e.g., ...)" examples, and the examples."""
-    examples: list[str] = []
-    for match in _EXAMPLES.finditer(question):
-        examples.extend(x.strip(" .") for x in re.split(r",|;|\bor\b|\band\b|/", match.group(1)) if x.strip(" ."))
-    main = re.sub(r"\s+([?.!,;:])", r"\1", re.sub(r"\s+", " ", _EXAMPLES.sub("", question)))
-    return main.strip(), examples
-
-
-def focus_terms(question: str) -> list[str]:
-    """Stems of the words that say what is asked for."""
-    main, _ = question_parts(question)
-    out: dict[str, None] = {}
-    for raw in raw_tokens(main):
-        low = raw.lower()
-        if low in STOPWORDS and low not in ("data", "training", "train", "trained", "model", "models") or low in QUESTION_WORDS:
-            continue
-        if len(low) >= 3 or any(c.isdigit() for c in low):
-            out.setdefault(stem(low), None)
-    return list(out)
-
-
-def example_terms(question: str) -> list[str]:
-    """Stems of the example words ("GPUs, TPUs" -> ["gpu", "tpu"])."""
-    _, examples = question_parts(question)
-    out: dict[str, None] = {}
-    for example in examples:
-        for raw in raw_tokens(example):
-            if raw.lower() not in STOPWORDS and (len(raw) >= 2):
-                out.setdefault(stem(raw.lower()), None)
-    return list(out)
 
 
 def candidate_sentences(context: Sequence[Document], min_words: int = 5, max_words: int = 90) -> list[Candidate]:
@@ -283,8 +245,3 @@ def _type_hits(text: str, bag: set[str], terms: list[str]) -> int:
         elif stem(term) in bag:
             found.add(stem(term))
     return len(found)
-
-
-def stemmed_words(text: str) -> list[str]:
-    """Stems of the content words of a text."""
-    return [stem(t.lower()) for t in raw_tokens(text) if t.lower() not in STOPWORDS and len(t) >= 2]

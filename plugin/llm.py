@@ -3,15 +3,15 @@
 ``OPENAI_API_KEY`` and ``OPENAI_BASE_URL`` point at OpenAI, vLLM, Ollama, llama.cpp server or any other
 OpenAI-compatible endpoint; ``PAPERCHAT_MODEL`` names the model. Temperature 0, streaming on. The openai
 client retries timeouts, 429 and 5xx with backoff (``PAPERCHAT_MAX_RETRIES``); whatever still fails
-becomes an :class:`~paperchat.errors.LLMError` whose message says what to do and never contains the key.
+becomes an :class:`~paperchat.vectorstore.errors.LLMError` whose message says what to do and never contains the key.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from paperchat.errors import LLMError
-from paperchat.settings import Settings
+from paperchat.vectorstore.errors import LLMError
+from paperchat.vectorstore.settings import Settings
 
 
 def make_chat_model(settings: Settings) -> Any:

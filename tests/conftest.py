@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from paperchat.settings import Settings
+from paperchat.vectorstore.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_DOCS = ROOT / "sample_docs"

@@ -28,9 +28,9 @@ def synthetic_doc_id(i: int) -> str:
 
 def seed_chunks(paths: Iterable[Path], work: Path, embedder: str = "minilm") -> tuple[list[str], list[dict[str, Any]], np.ndarray]:
     """Real chunks (texts, metadata, embeddings) of the given papers, indexed once."""
-    from paperchat.settings import Settings
     from paperchat.vectorstore.index import PaperIndex
     from paperchat.vectorstore.ingest import index_paths
+    from paperchat.vectorstore.settings import Settings
 
     index = PaperIndex.open(Settings(db=work / "seed", collection="seed", embedder=embedder))
     index_paths(index, list(paths))

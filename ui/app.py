@@ -22,10 +22,10 @@ from paperchat.conversation import (
     source_label,
     transcript_markdown,
 )
-from paperchat.errors import IndexBusyError, PaperchatError
-from paperchat.settings import Settings
 from paperchat.types import Citation, QAResult
+from paperchat.vectorstore.errors import IndexBusyError, PaperchatError
 from paperchat.vectorstore.lock import writer_lock
+from paperchat.vectorstore.settings import Settings
 
 # an emoji icon: a Material icon as favicon is fetched from fonts.gstatic.com, a request to the outside
 st.set_page_config(page_title="paperchat", page_icon="📄", layout="wide")
@@ -36,8 +36,8 @@ def load(key: str) -> dict[str, Any]:
     """The index, retriever and chain for one configuration (loaded once per process)."""
     from paperchat.chain import create_qa_chain
     from paperchat.llm import make_chat_model
-    from paperchat.retriever import PaperRetriever
     from paperchat.vectorstore.index import PaperIndex
+    from paperchat.vectorstore.retriever import PaperRetriever
 
     settings = Settings()
     index = PaperIndex.open(settings)

@@ -6,7 +6,7 @@ Public names are imported on first use: the parse worker process imports only wh
 
 from __future__ import annotations
 
-from paperchat.lazy import lazy_attributes
+from paperchat.vectorstore.lazy import lazy_attributes
 
 _EXPORTS = {
     "chunk_document": "paperchat.vectorstore.chunk",

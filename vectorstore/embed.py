@@ -24,14 +24,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from paperchat.errors import ModelUnavailableError
 from paperchat.vectorstore.checksum import file_sha256
+from paperchat.vectorstore.errors import ModelUnavailableError
 from paperchat.vectorstore.model_files import REINSTALL as _REINSTALL
 from paperchat.vectorstore.model_files import default_model_paths
 from paperchat.vectorstore.worker import cpu_count
 
 if TYPE_CHECKING:
-    from paperchat.settings import Settings
+    from paperchat.vectorstore.settings import Settings
 
 MINILM_NAME = "all-MiniLM-L6-v2-int8-onnx"
 #: The same model with its matrix products quantized to int8 (``paperchat.vectorstore.quantize``): twice

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from paperchat.errors import IndexUnavailableError
+from paperchat.vectorstore.errors import IndexUnavailableError
 
 
 class SharedExclusiveLock:

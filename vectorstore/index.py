@@ -13,14 +13,14 @@ Three Chroma collections per paperchat collection:
   detected and redone, and queries never see a half-written document as complete.
 
 The chunk collection records which embedder (and dimension) and which chunking built it; opening it with
-another embedder raises :class:`~paperchat.errors.EmbedderMismatchError` instead of returning garbage.
+another embedder raises :class:`~paperchat.vectorstore.errors.EmbedderMismatchError` instead of returning garbage.
 
 Every call to Chroma goes through :mod:`paperchat.vectorstore.guard`: a server that went away is one
-clear :class:`~paperchat.errors.IndexUnavailableError`, and an embedded store that another process
+clear :class:`~paperchat.vectorstore.errors.IndexUnavailableError`, and an embedded store that another process
 wrote to is reopened. Searches within papers score those papers' chunks exactly (:meth:`PaperIndex.nearest`).
 
 Example:
-    >>> from paperchat.settings import Settings
+    >>> from paperchat.vectorstore.settings import Settings
     >>> from paperchat.vectorstore.index import PaperIndex
     >>> index = PaperIndex.open(Settings(db="/tmp/papers-db"))
     >>> [d.file for d in index.list_documents()]
@@ -38,11 +38,11 @@ from typing import Any
 import numpy as np
 from langchain_core.documents import Document
 
-from paperchat.errors import EmbedderMismatchError, IndexUnavailableError, PaperchatError
-from paperchat.settings import Settings
 from paperchat.vectorstore.chunk import CHUNKER_VERSION
 from paperchat.vectorstore.embed import VectorCache, make_embedder
+from paperchat.vectorstore.errors import EmbedderMismatchError, IndexUnavailableError, PaperchatError
 from paperchat.vectorstore.guard import GuardedCollection, SharedExclusiveLock
+from paperchat.vectorstore.settings import Settings
 from paperchat.vectorstore.types import Chunk, DocumentRecord, ParsedDocument
 
 _DOCS_SUFFIX = "__documents"
@@ -487,7 +487,7 @@ class PaperIndex:
         sections: Iterable[str] | None = None,
     ) -> list[SearchHit]:
         """Dense search for one query, optionally restricted to papers and sections (reference lists, which
-        have no embeddings, are found by :class:`~paperchat.retriever.PaperRetriever`'s keyword search)."""
+        have no embeddings, are found by :class:`~paperchat.vectorstore.retriever.PaperRetriever`'s keyword search)."""
         vector = np.asarray([self.embedder.embed_query(query)], dtype=np.float32)
         return self.nearest(vector, k, list(papers or []), list(sections or []))[0]
 

@@ -6,7 +6,7 @@ only once the new one is stored, and a file that fails leaves the index as it wa
 files runs in the child process while the current one is embedded.
 
 Example:
-    >>> from paperchat.settings import Settings
+    >>> from paperchat.vectorstore.settings import Settings
     >>> from paperchat.vectorstore import PaperIndex, index_paths
     >>> report = index_paths(PaperIndex.open(Settings(db="/tmp/db")), ["sample_docs"])  # doctest: +SKIP
     >>> report.counts()  # doctest: +SKIP
@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from paperchat.errors import DocumentError
 from paperchat.vectorstore.checksum import file_sha256
+from paperchat.vectorstore.errors import DocumentError
 from paperchat.vectorstore.index import PaperIndex, embedded_chunks
 from paperchat.vectorstore.parse import supported
 from paperchat.vectorstore.types import DocumentRecord

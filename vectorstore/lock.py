@@ -2,7 +2,7 @@
 
 Every writer takes it: ``paperchat index`` and ``delete``, uploads and deletions in the chat app.
 Readers never take it (they keep answering while a writer works). A second writer waits up to
-``wait_s`` seconds, then fails with :class:`~paperchat.errors.IndexBusyError` naming the process that
+``wait_s`` seconds, then fails with :class:`~paperchat.vectorstore.errors.IndexBusyError` naming the process that
 holds it. With a Chroma server the lock file is in the local ``db`` folder, so writers on this machine
 are serialised; the server itself keeps concurrent writes from other machines consistent.
 """
@@ -16,7 +16,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
-from paperchat.errors import IndexBusyError
+from paperchat.vectorstore.errors import IndexBusyError
 
 LOCK_NAME = ".paperchat-write.lock"
 

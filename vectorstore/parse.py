@@ -3,7 +3,7 @@
 pypdfium2 was chosen by measurement (``bench/pdf_parsers.py``; numbers in the README): fastest of the
 candidates, clean ligatures, columns in reading order, and a permissive licence.
 
-Every failure is a :class:`~paperchat.errors.DocumentError` naming the file and the reason: empty file,
+Every failure is a :class:`~paperchat.vectorstore.errors.DocumentError` naming the file and the reason: empty file,
 not a PDF, corrupt or truncated, encrypted, no text layer (scanned), a text layer that decodes to
 nonsense (fonts without a Unicode map), unsupported type, unreadable, too large.
 
@@ -20,8 +20,8 @@ import re
 from pathlib import Path
 from typing import Protocol
 
-from paperchat.errors import DocumentError
 from paperchat.vectorstore.clean import clean_pages, clean_text
+from paperchat.vectorstore.errors import DocumentError
 from paperchat.vectorstore.types import Page, ParsedDocument
 from paperchat.vectorstore.vocab import word_rate
 

@@ -19,8 +19,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from paperchat.errors import ModelUnavailableError
 from paperchat.vectorstore.checksum import file_sha256
+from paperchat.vectorstore.errors import ModelUnavailableError
 
 #: Changes whenever the conversion changes, so that a cached file from another recipe is not used.
 RECIPE = "dynamic-int8-per-channel-matmul-v1"

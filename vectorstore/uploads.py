@@ -7,7 +7,7 @@ import re
 import unicodedata
 from pathlib import Path
 
-from paperchat.errors import DocumentError
+from paperchat.vectorstore.errors import DocumentError
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._() -]+")
 

@@ -2,7 +2,7 @@
 
 PDF parsing runs C code (pdfium) on untrusted files: a malformed file can hang it, exhaust memory or
 crash it. Each :class:`ParseWorker` owns one child process; a file that times out or kills the child
-becomes a :class:`~paperchat.errors.DocumentError` for that file alone, and the child is restarted for
+becomes a :class:`~paperchat.vectorstore.errors.DocumentError` for that file alone, and the child is restarted for
 the next one. The child also chunks, so the parent process spends its time embedding.
 """
 
@@ -17,7 +17,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from paperchat.errors import DocumentError
+from paperchat.vectorstore.errors import DocumentError
 from paperchat.vectorstore.types import Chunk, ParsedDocument
 
 

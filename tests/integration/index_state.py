@@ -18,9 +18,9 @@ QUERIES = ["Which deep learning framework was used?", "How were the images annot
 
 def index_state(db: str | Path, collection: str = "papers") -> dict[str, Any]:
     """Complete and partial documents, every chunk id, and what queries return."""
-    from paperchat.retriever import PaperRetriever
-    from paperchat.settings import Settings
     from paperchat.vectorstore.index import PaperIndex
+    from paperchat.vectorstore.retriever import PaperRetriever
+    from paperchat.vectorstore.settings import Settings
 
     index = PaperIndex.open(Settings(db=db, collection=collection))
     records = index.list_documents(include_partial=True)

@@ -14,9 +14,9 @@ import time
 
 def main(db: str) -> None:
     from paperchat.chain import create_qa_chain
-    from paperchat.retriever import PaperRetriever
-    from paperchat.settings import Settings
     from paperchat.vectorstore.index import PaperIndex
+    from paperchat.vectorstore.retriever import PaperRetriever
+    from paperchat.vectorstore.settings import Settings
 
     index = PaperIndex.open(Settings(db=db))
     chain = create_qa_chain(PaperRetriever(index=index, k=6))

@@ -11,9 +11,9 @@ import pytest
 from langchain_openai import ChatOpenAI
 
 from paperchat.chain import create_qa_chain
-from paperchat.errors import LLMError
 from paperchat.prompts import STRICT_RULE
-from paperchat.retriever import PaperRetriever
+from paperchat.vectorstore.errors import LLMError
+from paperchat.vectorstore.retriever import PaperRetriever
 from tests.fake_openai import FakeOpenAI, fake_openai_server
 
 pytestmark = pytest.mark.integration

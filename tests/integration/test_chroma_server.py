@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from paperchat.cli import main
-from paperchat.settings import Settings
 from paperchat.vectorstore.index import PaperIndex
+from paperchat.vectorstore.settings import Settings
 from tests.conftest import SAMPLE_DOCS
 from tests.integration.chroma_server import chroma_executable, chroma_server
 

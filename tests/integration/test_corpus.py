@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from paperchat.cli import main
-from paperchat.settings import Settings
 from paperchat.vectorstore.embed import MINILM_MAX_TOKENS, MiniLMEmbeddings
 from paperchat.vectorstore.index import PaperIndex
 from paperchat.vectorstore.ingest import collect_files, parse_job
+from paperchat.vectorstore.settings import Settings
 from paperchat.vectorstore.worker import parse_and_chunk
 from tests.conftest import SAMPLE_DOCS
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from paperchat.errors import IndexUnavailableError
+from paperchat.vectorstore.errors import IndexUnavailableError
 from paperchat.vectorstore.lock import write_lock
 from tests.conftest import ROOT, SAMPLE_DOCS
 from tests.faults import clean_env, kill_and_rerun, paper_folder, paperchat_command, reader_state
@@ -81,10 +81,10 @@ def test_readers_keep_answering_while_another_process_writes(tmp_path: Path) -> 
 @pytest.mark.skipif(chroma_executable() is None, reason="chroma CLI not installed")
 def test_chroma_server_going_away_is_a_clear_error_and_the_chain_recovers(tmp_path: Path) -> None:
     from paperchat.chain import create_qa_chain
-    from paperchat.retriever import PaperRetriever
-    from paperchat.settings import Settings
     from paperchat.vectorstore.index import PaperIndex
     from paperchat.vectorstore.ingest import index_paths
+    from paperchat.vectorstore.retriever import PaperRetriever
+    from paperchat.vectorstore.settings import Settings
 
     data = tmp_path / "server-data"
     question = {"question": "How were the whales counted on satellite images?"}

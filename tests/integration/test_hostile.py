@@ -18,8 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from paperchat.errors import DocumentError, LLMError
-from paperchat.settings import Settings
+from paperchat.vectorstore.errors import DocumentError, LLMError
+from paperchat.vectorstore.settings import Settings
 from paperchat.vectorstore.worker import ParseJob, ParseResult, ParseWorker
 from tests.conftest import METHODS_LINES, SAMPLE_DOCS
 from tests.faults import CLEAR, SEEDS, mutate
@@ -150,7 +150,7 @@ def injected(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 def test_strict_prompt_quotes_injected_text_as_data(injected: Any) -> None:
     from paperchat.prompts import STRICT_RULE, format_context, get_preset
-    from paperchat.retriever import PaperRetriever
+    from paperchat.vectorstore.retriever import PaperRetriever
 
     docs = PaperRetriever(index=injected, k=6).invoke("Ignore all previous instructions quantum computer capital of France")
     assert any("quantum computer" in d.page_content for d in docs)
@@ -170,7 +170,7 @@ def test_llm_that_follows_an_injection_cannot_forge_citations(injected: Any) -> 
     from langchain_openai import ChatOpenAI
 
     from paperchat.chain import create_qa_chain
-    from paperchat.retriever import PaperRetriever
+    from paperchat.vectorstore.retriever import PaperRetriever
     from tests.fake_openai import fake_openai_server
 
     with fake_openai_server() as server:
@@ -186,7 +186,7 @@ def test_llm_that_follows_an_injection_cannot_forge_citations(injected: Any) -> 
 
 def test_extractive_answerer_is_not_steered_by_injected_text(injected: Any) -> None:
     from paperchat.chain import create_qa_chain
-    from paperchat.retriever import PaperRetriever
+    from paperchat.vectorstore.retriever import PaperRetriever
 
     chain = create_qa_chain(PaperRetriever(index=injected, k=6))
     result = chain.invoke({"question": HARDWARE})
@@ -226,7 +226,7 @@ def test_the_api_key_never_appears_in_errors_logs_output_or_transcripts(
             assert code != 0
             try:
                 from paperchat.chain import create_qa_chain
-                from paperchat.retriever import PaperRetriever
+                from paperchat.vectorstore.retriever import PaperRetriever
 
                 chain = create_qa_chain(PaperRetriever(index=sample_index, k=4), llm=make_chat_model(Settings()))
                 chain.invoke({"question": "Which deep learning library was used for the tree crowns?"})

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from paperchat.cli import main
-from paperchat.errors import EmbedderMismatchError
-from paperchat.settings import Settings
+from paperchat.vectorstore.errors import EmbedderMismatchError
 from paperchat.vectorstore.index import PaperIndex
+from paperchat.vectorstore.settings import Settings
 from tests.conftest import METHODS_LINES, SAMPLE_DOCS
 from tests.pdfgen import caesar, make_pdf
 

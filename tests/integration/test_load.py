@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from paperchat.settings import Settings
+from paperchat.vectorstore.settings import Settings
 from tests.conftest import SAMPLE_DOCS
 from tests.load import LOAD_QUESTIONS, run_sessions
 from tests.synthetic import build_synthetic, seed_chunks, synthetic_doc_id
@@ -35,7 +35,7 @@ def large_index(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 def test_concurrent_sessions_answer_without_errors(large_index: Any, tmp_path: Path) -> None:
     from paperchat.chain import create_qa_chain
-    from paperchat.retriever import PaperRetriever
+    from paperchat.vectorstore.retriever import PaperRetriever
 
     chain = create_qa_chain(PaperRetriever(index=large_index, k=6))  # one chain for every session, as in the app
     papers = [synthetic_doc_id(i) for i in range(0, CHUNKS // 100, 7)]

@@ -127,9 +127,9 @@ def test_upload_while_another_writer_holds_the_index_says_it_is_busy(sample_inde
 
 
 def test_chroma_server_that_stops_is_a_message_and_the_page_recovers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from paperchat.settings import Settings
     from paperchat.vectorstore.index import PaperIndex
     from paperchat.vectorstore.ingest import index_paths
+    from paperchat.vectorstore.settings import Settings
     from tests.conftest import SAMPLE_DOCS
     from tests.integration.chroma_server import chroma_executable, chroma_server
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from paperchat.conversation import Turn, highlight, safe_markdown, transcript_markdown
-from paperchat.errors import DocumentError
 from paperchat.types import Citation, QAResult
+from paperchat.vectorstore.errors import DocumentError
 from paperchat.vectorstore.uploads import safe_filename, save_upload
 
 HOSTILE = '<script>alert(1)</script> ![x](http://evil.example/x.png) [go](javascript:alert(1)) :red[big] $x^2$ https://evil.example'

@@ -4,8 +4,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from paperchat.errors import ModelUnavailableError
 from paperchat.vectorstore.embed import MINILM_MAX_TOKENS, MiniLMEmbeddings, default_model_paths
+from paperchat.vectorstore.errors import ModelUnavailableError
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from langchain_core.documents import Document
 
-from paperchat.extractive import ExtractiveAnswerer, focus_terms, question_parts
-from paperchat.lexicon import answer_type_terms, expand_query
+from paperchat.extractive import ExtractiveAnswerer
 from paperchat.vectorstore.embed import MiniLMEmbeddings
+from paperchat.vectorstore.lexicon import answer_type_terms, expand_query, focus_terms, question_parts
 
 
 @pytest.fixture(scope="module")

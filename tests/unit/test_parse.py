@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from paperchat.errors import DocumentError
+from paperchat.vectorstore.errors import DocumentError
 from paperchat.vectorstore.parse import parse_file
 from tests.conftest import METHODS_LINES
 from tests.pdfgen import caesar, image_only_pdf, make_pdf

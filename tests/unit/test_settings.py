@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from paperchat.settings import Settings, load_settings
+from paperchat.vectorstore.settings import Settings, load_settings
 
 
 def test_environment_and_overrides(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,7 +6,7 @@ constructor arguments win over the environment). The OpenAI
 variables keep their usual names (``OPENAI_API_KEY``, ``OPENAI_BASE_URL``).
 
 Example:
-    >>> from paperchat.settings import Settings
+    >>> from paperchat.vectorstore.settings import Settings
     >>> Settings(collection="ecology").collection
     'ecology'
 """

@@ -26,8 +26,8 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, PrivateAttr
 
-from paperchat.lexicon import expand_query
 from paperchat.vectorstore.lexical import FTS5, LexicalIndex
+from paperchat.vectorstore.lexicon import expand_query
 
 
 def rrf(rankings: Sequence[Sequence[str]], k: int = 60, weights: Sequence[float] | None = None) -> dict[str, float]:
@@ -55,7 +55,7 @@ class PaperRetriever(BaseRetriever):
         papers: Document ids to search by default (None = all).
         sections: Section headings to search by default (None = all).
         include_references: Also search reference lists.
-        expand_queries: Search lexically for the question's answer type too (``paperchat.lexicon``).
+        expand_queries: Search lexically for the question's answer type too (``paperchat.vectorstore.lexicon``).
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from paperchat.vectorstore.text import STOPWORDS, raw_tokens, stem
+
 CATEGORIES: dict[str, frozenset[str]] = {
     name: frozenset(t.strip() for t in terms.split(",") if t.strip())
     for name, terms in {
@@ -89,8 +91,6 @@ def mentions(text: str, term: str) -> bool:
 
 @lru_cache(maxsize=1)
 def _category_stems() -> dict[str, frozenset[str]]:
-    from paperchat.text import stem
-
     return {name: frozenset(stem(t) for t in terms if " " not in t) | terms for name, terms in CATEGORIES.items()}
 
 
@@ -106,8 +106,6 @@ HEADS = {
 
 def categories_for(examples: list[str], focus: list[str]) -> list[str]:
     """Categories that contain one of the question's examples, or else that a question word names."""
-    from paperchat.text import stem
-
     stems = _category_stems()
     matches = {n: sum(e.lower() in terms or stem(e) in terms for e in examples) for n, terms in stems.items()}
     best = max(matches.values(), default=0)
@@ -124,17 +122,65 @@ def answer_type_terms(examples: list[str], focus: list[str]) -> list[str]:
     for name in categories_for(examples, focus):
         terms |= CATEGORIES[name]
     # question words that also name the category ("framework") say nothing about the answer
-    from paperchat.text import stem
-
     focus_stems = {stem(f) for f in focus}
     return sorted(t for t in terms if t not in focus_stems and stem(t) not in focus_stems)
+
+
+
+#: Words of methodology questions that do not say what is asked for.
+QUESTION_WORDS = frozenset(
+    """
+    what which who whom whose where when how why is are was were do does did used use using employed
+    applied involved utilized utilised taken followed implemented adopted type types kind kinds
+    deep learning pipeline model models network networks paper study authors
+    build built develop developed create created implement involve perform performed ensure handle address
+    determine
+    """.split()
+)
+_EXAMPLES = re.compile(r"\(\s*(?:e\.\s?g\.|i\.\s?e\.|such as|for example|for instance)\s*,?\s*([^)]*)\)", re.I)
+
+
+def question_parts(question: str) -> tuple[str, list[str]]:
+    """The question without its "(e.g., ...)" examples, and the examples."""
+    examples: list[str] = []
+    for match in _EXAMPLES.finditer(question):
+        examples.extend(x.strip(" .") for x in re.split(r",|;|\bor\b|\band\b|/", match.group(1)) if x.strip(" ."))
+    main = re.sub(r"\s+([?.!,;:])", r"\1", re.sub(r"\s+", " ", _EXAMPLES.sub("", question)))
+    return main.strip(), examples
+
+
+def focus_terms(question: str) -> list[str]:
+    """Stems of the words that say what is asked for."""
+    main, _ = question_parts(question)
+    out: dict[str, None] = {}
+    for raw in raw_tokens(main):
+        low = raw.lower()
+        if low in STOPWORDS and low not in ("data", "training", "train", "trained", "model", "models") or low in QUESTION_WORDS:
+            continue
+        if len(low) >= 3 or any(c.isdigit() for c in low):
+            out.setdefault(stem(low), None)
+    return list(out)
+
+
+def example_terms(question: str) -> list[str]:
+    """Stems of the example words ("GPUs, TPUs" -> ["gpu", "tpu"])."""
+    _, examples = question_parts(question)
+    out: dict[str, None] = {}
+    for example in examples:
+        for raw in raw_tokens(example):
+            if raw.lower() not in STOPWORDS and (len(raw) >= 2):
+                out.setdefault(stem(raw.lower()), None)
+    return list(out)
+
+
+def stemmed_words(text: str) -> list[str]:
+    """Stems of the content words of a text."""
+    return [stem(t.lower()) for t in raw_tokens(text) if t.lower() not in STOPWORDS and len(t) >= 2]
 
 
 def expand_query(question: str) -> str:
     """The words to search lexically for a question: what it asks about, its examples, and the terms of
     their answer type; the words every methodology question shares ("deep learning model") are left out."""
-    from paperchat.extractive import focus_terms, question_parts
-
     main, examples = question_parts(question)
     focus = focus_terms(question)
     words = [w for w in re.findall(r"[A-Za-z0-9][A-Za-z0-9.+-]*", main) if w.lower() not in _GENERIC]

@@ -1,0 +1,44 @@
+"""Layers import one way: ``paperchat.vectorstore`` (parsing, chunking, embedding, Chroma) never imports the
+upper layer (``paperchat`` itself: the chain, prompts, answerers, CLI) or the UI."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+
+def _imports(path: Path) -> list[str]:
+    names: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.append(node.module)
+    return names
+
+
+def test_vectorstore_never_imports_the_upper_layers() -> None:
+    offenders = []
+    for path in sorted((ROOT / "vectorstore").glob("*.py")):
+        for name in _imports(path):
+            if name == "paperchat" or (name.startswith("paperchat.") and not name.startswith("paperchat.vectorstore")):
+                offenders.append(f"{path.name}: {name}")
+    assert offenders == []
+
+
+def test_the_plugin_never_imports_the_ui() -> None:
+    offenders = [
+        f"{path.name}: {name}"
+        for path in sorted((ROOT / "plugin").glob("*.py"))
+        for name in _imports(path)
+        if name.startswith("paperchat.ui")
+    ]
+    assert offenders == []
+
+
+def test_no_top_level_layer_packages() -> None:
+    for name in ("plugin", "vectorstore", "ui"):
+        assert importlib.util.find_spec(name) is None, f"'{name}' must not be importable on its own"
