@@ -4,7 +4,8 @@ upper layer (``paperchat`` itself: the chain, prompts, answerers, CLI) or the UI
 from __future__ import annotations
 
 import ast
-import importlib.util
+import subprocess
+import sys
 from pathlib import Path
 
 from tests.conftest import ROOT
@@ -39,6 +40,11 @@ def test_the_plugin_never_imports_the_ui() -> None:
     assert offenders == []
 
 
-def test_no_top_level_layer_packages() -> None:
-    for name in ("plugin", "vectorstore", "ui"):
-        assert importlib.util.find_spec(name) is None, f"'{name}' must not be importable on its own"
+def test_no_top_level_layer_packages(tmp_path: Path) -> None:
+    """The installed distribution exposes ``paperchat`` only (checked outside the checkout, whose folders
+    would otherwise be found as namespace packages)."""
+    code = "import importlib.util as u; print([n for n in ('plugin', 'vectorstore', 'ui') if u.find_spec(n)])"
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+    done = subprocess.run([sys.executable, "-c", "import paperchat.vectorstore, paperchat.ui"], cwd=tmp_path, check=False)
+    assert done.returncode == 0
