@@ -26,7 +26,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-QUESTION = "Which deep learning library was the tree-crown detector implemented with?"
+QUESTION = "Which GPU were the QRNNs trained on?"
 
 
 def one_run(browser: Any, db: Path, env: dict[str, str]) -> dict[str, float]:

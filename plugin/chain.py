@@ -301,7 +301,7 @@ def load_chain(settings: Any = None, llm: Any = None, prompt: str = "strict", **
 
     Example:
         >>> chain = load_chain()  # doctest: +SKIP
-        >>> chain.invoke({"question": "Which framework was used?", "papers": ["weinstein2019_tree_crowns.pdf"]})  # doctest: +SKIP
+        >>> chain.invoke({"question": "Which framework was used?", "papers": ["younis2020_herbarium_plant_organs.pdf"]})  # doctest: +SKIP
     """
     from paperchat.llm import make_chat_model
     from paperchat.vectorstore.index import PaperIndex

@@ -12,6 +12,8 @@ from paperchat.vectorstore.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_DOCS = ROOT / "sample_docs"
+#: The papers of sample_docs/ (its SOURCES.md is attribution, listed in its .paperchatignore).
+SAMPLE_PAPERS = sorted(p for p in SAMPLE_DOCS.iterdir() if p.suffix in (".pdf", ".md") and p.name != "SOURCES.md")
 BENCH = (ROOT / ".." / "shared" / "bench").resolve()
 
 #: A realistic methods section, as lines of a page (used to build test PDFs and text files).

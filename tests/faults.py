@@ -80,18 +80,16 @@ def check_after_kill(seen: dict[str, Any]) -> None:
 
 
 def paper_folder(folder: Path, variants: int = 0, originals: bool = True) -> Path:
-    """A folder of papers: ``sample_docs/`` and the Markdown sources of its PDFs (unless not
-    ``originals``), plus ``variants`` distinct variants of each Markdown paper."""
+    """A folder of papers: ``sample_docs/`` (unless not ``originals``), plus ``variants`` distinct variants
+    of each Markdown paper."""
+    from tests.conftest import SAMPLE_PAPERS
+
     folder.mkdir(parents=True, exist_ok=True)
-    sample = ROOT / "sample_docs"
-    sources = sorted((ROOT / "scripts" / "sample_pdf_sources").glob("*.md"))
     if originals:
-        for src in sorted(sample.iterdir()):
+        for src in SAMPLE_PAPERS:
             shutil.copy(src, folder / src.name)
-        for src in sources:
-            shutil.copy(src, folder / f"{src.stem}-source.md")
     for i in range(variants):
-        for src in sorted(sample.glob("*.md")) + sources:
+        for src in (p for p in SAMPLE_PAPERS if p.suffix == ".md"):
             (folder / f"{src.stem}-variant{i}.md").write_text(f"Variant {i}.\n\n" + src.read_text(encoding="utf-8"), encoding="utf-8")
     return folder
 

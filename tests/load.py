@@ -21,7 +21,7 @@ LOAD_QUESTIONS = [
     "What data augmentation techniques are applied (e.g., flipping, rotating)?",
     "Which metrics are used to evaluate the model?",
     "and what about the learning rate?",
-    "How were whales counted on satellite images?",
+    "Which GPU were the QRNNs trained on?",
     "What is the capital of France?",
 ]
 

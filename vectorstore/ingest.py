@@ -15,6 +15,8 @@ Example:
 
 from __future__ import annotations
 
+import fnmatch
+import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -94,8 +96,43 @@ class IndexReport:
         }
 
 
+IGNORE_FILE = ".paperchatignore"
+
+
+def _ignore_patterns(folder: Path) -> list[str]:
+    """Patterns of a folder's ``.paperchatignore`` (one per line, ``#`` comments), or none."""
+    try:
+        lines = (folder / IGNORE_FILE).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return []
+    return [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+
+
+def _walk(root: Path) -> list[Path]:
+    """Files under ``root``: hidden ones and those a ``.paperchatignore`` names are skipped (a pattern with a
+    ``/`` matches the path below that ignore file's folder, otherwise the file or folder name)."""
+    found: list[Path] = []
+    rules: dict[Path, list[str]] = {}
+    for folder, dirs, names in os.walk(root, followlinks=False):
+        here = Path(folder)
+        rules[here] = _ignore_patterns(here)
+        scopes = [(base, pats) for base, pats in rules.items() if pats and (here == base or base in here.parents)]
+
+        def ignored(path: Path) -> bool:
+            for base, patterns in scopes:
+                rel = path.relative_to(base).as_posix()
+                if any(fnmatch.fnmatch(rel if "/" in pat else path.name, pat.strip("/")) for pat in patterns):
+                    return True
+            return False
+
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not ignored(here / d))
+        found += [here / n for n in sorted(names) if not n.startswith(".") and (here / n).is_file() and not ignored(here / n)]
+    return sorted(found)
+
+
 def collect_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[FileResult]]:
-    """Files to index under the given files and folders (recursively, hidden files skipped).
+    """Files to index under the given files and folders (recursively; hidden files and those listed in a
+    folder's ``.paperchatignore`` are skipped).
 
     Returns the files, and failures for paths that do not exist.
     """
@@ -105,11 +142,7 @@ def collect_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[FileRes
     for raw in paths:
         path = Path(raw).expanduser()
         if path.is_dir():
-            found = sorted(
-                p
-                for p in path.rglob("*")
-                if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
-            )
+            found = _walk(path)
         elif path.exists():
             found = [path]
         else:

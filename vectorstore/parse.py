@@ -8,9 +8,9 @@ not a PDF, corrupt or truncated, encrypted, no text layer (scanned), a text laye
 nonsense (fonts without a Unicode map), unsupported type, unreadable, too large.
 
 Example:
-    >>> doc = parse_file("sample_docs/weinstein2019_tree_crowns.pdf")  # doctest: +SKIP
+    >>> doc = parse_file("sample_docs/rammer2019_bark_beetle_outbreaks.pdf")  # doctest: +SKIP
     >>> doc.title, doc.n_pages  # doctest: +SKIP
-    ('Summary of the methods of: Individual Tree-Crown Detection ...', 2)
+    ('Harnessing Deep Learning in Ecology: An Example Predicting Bark Beetle Outbreaks', 9)
 """
 
 from __future__ import annotations

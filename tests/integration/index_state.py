@@ -13,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-QUERIES = ["Which deep learning framework was used?", "How were the images annotated?", "satellite whales"]
+QUERIES = ["Which deep learning framework was used?", "How were the images annotated?", "urban ecoacoustics"]
 
 
 def index_state(db: str | Path, collection: str = "papers") -> dict[str, Any]:

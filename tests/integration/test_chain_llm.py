@@ -19,8 +19,8 @@ from tests.fake_openai import FakeOpenAI, fake_openai_server
 pytestmark = pytest.mark.integration
 
 SECRET = "sk-test-9f8e7d6c5b4a3210secret"
-PAPER = "weinstein2019_tree_crowns.pdf"
-QUESTION = "Which deep learning library was the tree-crown detector implemented with?"
+PAPER = "younis2020_herbarium_plant_organs.pdf"
+QUESTION = "Which deep learning framework was used (e.g., TensorFlow, PyTorch)?"
 
 
 @pytest.fixture
@@ -43,22 +43,30 @@ def prompt_of(request: dict[str, Any]) -> str:
     return "\n".join(m["content"] for m in request["body"]["messages"])
 
 
+def excerpt_number(index: Any, question: str, word: str, present: bool = True) -> int:
+    """The number the chain will give the first of its excerpts that contains (or lacks) ``word``."""
+    docs = PaperRetriever(index=index, k=4).invoke(question, papers=[index.resolve(PAPER).id])
+    return next(i for i, d in enumerate(docs, start=1) if (word in d.page_content) == present)
+
+
 def test_invoke_sends_the_strict_prompt_and_checks_citations(sample_index: Any, server: FakeOpenAI) -> None:
-    server.replies = [{"content": "The detector was implemented with the Keras deep learning library [1]."}]
+    n = excerpt_number(sample_index, QUESTION, "PyTorch")
+    reply = f"The detector was implemented with the Detectron2 library in the PyTorch framework [{n}]."
+    server.replies = [{"content": reply}]
     result = chain_for(sample_index, llm_for(server)).invoke({"question": QUESTION, "papers": [PAPER]})
     assert result.mode == "llm:fake-model" and not result.abstained
-    assert result.answer == "The detector was implemented with the Keras deep learning library [1]."
+    assert result.answer == reply
     sent = prompt_of(server.chat_requests()[0])
-    assert sent.startswith(STRICT_RULE) and "[1] Summary of the methods of" in sent and QUESTION in sent
+    assert sent.startswith(STRICT_RULE) and "[1] Detection and annotation of plant organs" in sent and QUESTION in sent
     cited = result.cited
-    assert [c.n for c in cited] == [1] and cited[0].supported is True and "Keras" in cited[0].text
+    assert [c.n for c in cited] == [n] and cited[0].supported is True and "PyTorch" in cited[0].text
     assert cited[0].file == PAPER and cited[0].page and len(result.context) == 4
     assert all(c.file == PAPER for c in result.citations)  # restricted to the paper
     assert server.chat_requests()[0]["body"]["temperature"] == 0
 
 
 def test_stream_yields_pieces_then_citations(sample_index: Any, server: FakeOpenAI) -> None:
-    server.replies = [{"content": "It was implemented with the Keras deep learning library [1], using keras-retinanet [1]."}]
+    server.replies = [{"content": "It was implemented with Detectron2 [1], in the PyTorch framework [1]."}]
     pieces = list(chain_for(sample_index, llm_for(server)).stream({"question": QUESTION, "papers": [PAPER]}))
     assert pieces[0].context and not pieces[0].answer  # the excerpts come first
     assert len([p for p in pieces if p.answer]) > 3  # then the answer, piece by piece
@@ -66,31 +74,32 @@ def test_stream_yields_pieces_then_citations(sample_index: Any, server: FakeOpen
     total = pieces[0]
     for piece in pieces[1:]:
         total = total + piece
-    assert total.answer.startswith("It was implemented with the Keras") and total.cited[0].n == 1
+    assert total.answer.startswith("It was implemented with Detectron2") and total.cited[0].n == 1
 
 
 def test_batch_and_async(sample_index: Any, server: FakeOpenAI) -> None:
-    server.default = {"content": "Keras [1]."}
+    server.default = {"content": "PyTorch [1]."}
     chain = chain_for(sample_index, llm_for(server))
-    results = chain.batch([{"question": QUESTION, "papers": [PAPER]}, {"question": "Which backbone network did the tree-crown detector use?", "papers": [PAPER]}])
-    assert [r.answer for r in results] == ["Keras [1].", "Keras [1]."]
-    assert asyncio.run(chain.ainvoke({"question": QUESTION, "papers": [PAPER]})).answer == "Keras [1]."
+    results = chain.batch([{"question": QUESTION, "papers": [PAPER]}, {"question": "Which backbone network did the plant organ detector use?", "papers": [PAPER]}])
+    assert [r.answer for r in results] == ["PyTorch [1].", "PyTorch [1]."]
+    assert asyncio.run(chain.ainvoke({"question": QUESTION, "papers": [PAPER]})).answer == "PyTorch [1]."
 
     async def collect() -> list[Any]:
         return [p async for p in chain.astream({"question": QUESTION, "papers": [PAPER]})]
 
     pieces = asyncio.run(collect())
-    assert pieces[-1].final and "".join(p.answer for p in pieces) == "Keras [1]."
+    assert pieces[-1].final and "".join(p.answer for p in pieces) == "PyTorch [1]."
 
 
 def test_invented_citation_numbers_are_dropped_and_unsupported_ones_flagged(sample_index: Any, server: FakeOpenAI) -> None:
-    server.replies = [{"content": "It used Keras [1][9]. Whales were counted from satellites [2]."}]
+    good, bad = excerpt_number(sample_index, QUESTION, "PyTorch"), excerpt_number(sample_index, QUESTION, "annotat", False)
+    server.replies = [{"content": f"It used PyTorch [{good}][9]. The scans were annotated with bounding boxes [{bad}]."}]
     result = chain_for(sample_index, llm_for(server)).invoke({"question": QUESTION, "papers": [PAPER]})
-    assert result.answer == "It used Keras [1]. Whales were counted from satellites [2]."
+    assert result.answer == f"It used PyTorch [{good}]. The scans were annotated with bounding boxes [{bad}]."
     assert "[9]" in result.notice
     flags = {c.n: c.supported for c in result.cited}
-    assert flags[1] is True and flags[2] is False
-    assert [c.n for c in result.unsupported] == [2]
+    assert flags[good] is True and flags[bad] is False
+    assert [c.n for c in result.unsupported] == [bad]
 
 
 def test_llm_saying_it_does_not_know_abstains(sample_index: Any, server: FakeOpenAI) -> None:
@@ -101,33 +110,33 @@ def test_llm_saying_it_does_not_know_abstains(sample_index: Any, server: FakeOpe
 
 def test_gate_answers_without_calling_the_llm(sample_index: Any, server: FakeOpenAI) -> None:
     chain = chain_for(sample_index, llm_for(server), gate_min_similarity=0.99)
-    result = chain.invoke({"question": "What is the boiling point of tungsten?"})
+    result = chain.invoke({"question": "Who painted the Mona Lisa?"})
     assert result.abstained and "don't know" in result.answer and server.chat_requests() == []
 
 
 def test_follow_up_is_condensed_by_the_llm(sample_index: Any, server: FakeOpenAI) -> None:
-    server.replies = [{"content": "Which backbone did the tree-crown detector use?"}, {"content": "ResNet-50 [1]."}]
-    history = [("Which library was the tree-crown detector built with?", "Keras [1].")]
+    server.replies = [{"content": "Which backbone did the plant organ detector use?"}, {"content": "ResNet-50 [1]."}]
+    history = [("Which library was the plant organ detector built with?", "PyTorch [1].")]
     result = chain_for(sample_index, llm_for(server)).invoke({"question": "And its backbone?", "chat_history": history})
     first, second = server.chat_requests()
-    assert "Follow-up question: And its backbone?" in prompt_of(first) and "Keras [1]." in prompt_of(first)
-    assert result.standalone_question == "Which backbone did the tree-crown detector use?"
-    assert "Question: Which backbone did the tree-crown detector use?" in prompt_of(second)
+    assert "Follow-up question: And its backbone?" in prompt_of(first) and "PyTorch [1]." in prompt_of(first)
+    assert result.standalone_question == "Which backbone did the plant organ detector use?"
+    assert "Question: Which backbone did the plant organ detector use?" in prompt_of(second)
 
 
 def test_published_preset(sample_index: Any, server: FakeOpenAI) -> None:
-    server.replies = [{"content": "Answer:::\nAnswer: The Keras deep learning library was used.\n\nAnswer:::"}]
+    server.replies = [{"content": "Answer:::\nAnswer: The PyTorch framework was used.\n\nAnswer:::"}]
     result = chain_for(sample_index, llm_for(server), prompt="published").invoke({"question": QUESTION, "papers": [PAPER]})
-    assert result.answer == "The Keras deep learning library was used."
+    assert result.answer == "The PyTorch framework was used."
     sent = prompt_of(server.chat_requests()[0])
     assert "%INSTRUCTIONS:" in sent and f'Query: "{QUESTION}"' in sent and "[1]" not in sent
     assert len(result.cited) == 4  # every excerpt shown is a source in this format
 
 
 def test_rate_limit_then_success_is_retried(sample_index: Any, server: FakeOpenAI) -> None:
-    server.replies = [{"status": 429}, {"content": "Keras [1]."}]
+    server.replies = [{"status": 429}, {"content": "PyTorch [1]."}]
     result = chain_for(sample_index, llm_for(server, max_retries=2)).invoke({"question": QUESTION, "papers": [PAPER]})
-    assert result.answer == "Keras [1]." and len(server.chat_requests()) == 2
+    assert result.answer == "PyTorch [1]." and len(server.chat_requests()) == 2
 
 
 @pytest.mark.parametrize(
@@ -137,7 +146,7 @@ def test_rate_limit_then_success_is_retried(sample_index: Any, server: FakeOpenA
         ({"status": 401}, "OPENAI_API_KEY"),
         ({"status": 404}, "PAPERCHAT_MODEL"),
         ({"delay": 3.0, "content": "late"}, "did not answer in time"),
-        ({"truncate": True, "content": "Keras is the library that was used for this detector [1]."}, "cut off"),
+        ({"truncate": True, "content": "PyTorch is the framework that was used for this detector [1]."}, "cut off"),
         ({"garbage": True}, "could not be read"),
     ],
 )
@@ -160,12 +169,12 @@ def test_cli_ask_through_an_openai_compatible_endpoint(
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     monkeypatch.setenv("PAPERCHAT_MODEL", "fake-model")
     argv = ["ask", QUESTION, "--paper", PAPER, "--db", str(settings.db), "--collection", settings.collection]
-    server.replies = [{"content": "It was implemented with Keras [1]."}]
+    server.replies = [{"content": "It was implemented with PyTorch [1]."}]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "fake-model" in out and "It was implemented with Keras [1]." in out and "Sources" in out
+    assert "fake-model" in out and "It was implemented with PyTorch [1]." in out and "Sources" in out
 
-    server.replies = [{"content": "It was implemented with Keras [1]."}]
+    server.replies = [{"content": "It was implemented with PyTorch [1]."}]
     assert main([*argv, "--json"]) == 0
     payload = json.loads(capsys.readouterr().out)
     assert payload["mode"] == "llm:fake-model" and payload["citations"][0]["cited"]

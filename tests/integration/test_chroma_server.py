@@ -26,9 +26,9 @@ def test_index_and_search_through_chroma_server(tmp_path: Path, capsys: pytest.C
         report = json.loads(capsys.readouterr().out)
         assert report["counts"]["failed"] == 0 and report["chunks"] > 0
 
-        assert main(["search", "satellite imagery whales", *server, "--json", "--k", "2"]) == 0
+        assert main(["search", "Raspberry Pi energy latency perplexity", *server, "--json", "--k", "2"]) == 0
         hits = json.loads(capsys.readouterr().out)
-        assert hits[0]["file"] == "borowicz2019_whales_satellite.md"
+        assert hits[0]["file"] == "tang2018_neural_language_model_tradeoffs.md"
 
         index = PaperIndex.open(Settings(chroma_host="127.0.0.1", chroma_port=port))
         assert index.count_chunks() == report["chunks"]

@@ -19,7 +19,7 @@ QUESTIONS = [
     "Which deep learning library was used to implement the model (e.g., TensorFlow, PyTorch)?",
     "Which hardware resources are used for training the deep learning model (e.g., GPUs, TPUs)?",
 ]
-PAPERS = ["weinstein2019_tree_crowns.pdf", "norouzzadeh2018_snapshot_serengeti.pdf"]
+PAPERS = ["younis2020_herbarium_plant_organs.pdf", "rammer2019_bark_beetle_outbreaks.pdf"]
 
 
 def where(index: Any) -> list[str]:
@@ -42,9 +42,9 @@ def test_extract_is_resumable_and_keeps_ids(sample_index: Any, tmp_path: Path, c
     assert set(first) >= {"id", "paper", "question", "answer", "abstained", "mode", "citations"}
     assert first["mode"] == "extractive"
     library = next(r for r in rows if r["paper"] == PAPERS[0] and "library" in r["question"])
-    assert not library["abstained"] and "Keras" in library["answer"]
+    assert not library["abstained"] and "PyTorch" in library["answer"]
     cited = [c for c in library["citations"] if c["cited"]]
-    assert cited and all("Keras" in c["text"] or c["text"] in library["answer"] for c in cited[:1])
+    assert cited and all("PyTorch" in c["text"] or c["text"] in library["answer"] for c in cited[:1])
     assert [c["n"] for c in library["citations"]] == list(range(1, len(library["citations"]) + 1))
     assert all(c["source"] == r["paper"] for r in rows for c in r["citations"])  # restricted to the paper
     capsys.readouterr()
@@ -66,7 +66,7 @@ def test_extract_to_csv(sample_index: Any, tmp_path: Path) -> None:
     assert main(["extract", "--questions", str(questions), "--out", str(out), "--quiet", "--paper", PAPERS[0], *where(sample_index)]) == 0
     with out.open(newline="") as fh:
         rows = list(csv.DictReader(fh))
-    assert len(rows) == 1 and "Keras" in rows[0]["answer"] and PAPERS[0] in rows[0]["sources"]
+    assert len(rows) == 1 and "PyTorch" in rows[0]["answer"] and PAPERS[0] in rows[0]["sources"]
 
 
 def test_llm_failures_are_recorded_per_pair_and_retried(
@@ -79,7 +79,7 @@ def test_llm_failures_are_recorded_per_pair_and_retried(
     with fake_openai_server() as server:
         monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
         monkeypatch.setenv("PAPERCHAT_MAX_RETRIES", "0")
-        server.replies = [{"content": "It was implemented with Keras [1]."}, {"status": 500}]
+        server.replies = [{"content": "It was implemented with Detectron2 in PyTorch [1]."}, {"status": 500}]
         assert main(args) == 1
         rows = lines(out)
         assert [bool(r.get("error")) for r in rows] == [False, True]

@@ -17,7 +17,7 @@ import pytest
 
 from paperchat.vectorstore.errors import IndexUnavailableError
 from paperchat.vectorstore.lock import write_lock
-from tests.conftest import ROOT, SAMPLE_DOCS
+from tests.conftest import ROOT, SAMPLE_DOCS, SAMPLE_PAPERS
 from tests.faults import clean_env, kill_and_rerun, paper_folder, paperchat_command, reader_state
 from tests.integration.chroma_server import chroma_executable, chroma_server
 
@@ -33,7 +33,7 @@ def test_indexing_killed_at_random_points_completes_on_rerun(tmp_path: Path) -> 
 
 
 def test_a_second_writer_is_told_the_index_is_busy_or_waits_its_turn(tmp_path: Path) -> None:
-    db, paper = tmp_path / "db", SAMPLE_DOCS / "borowicz2019_whales_satellite.md"
+    db, paper = tmp_path / "db", SAMPLE_DOCS / "tang2018_neural_language_model_tradeoffs.md"
     with write_lock(db):  # this test process is the first writer
         busy = subprocess.run(paperchat_command("index", str(paper), "--db", str(db)), env=clean_env(),
                               capture_output=True, text=True, timeout=300)
@@ -58,7 +58,7 @@ def test_readers_keep_answering_while_another_process_writes(tmp_path: Path) -> 
     assert reader.stdout.readline().strip() == "ready"
     writer = subprocess.Popen(paperchat_command("index", str(more), "--db", str(db), "--quiet"), env=clean_env(),
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    questions = ["Which deep learning framework was used?", "How were whales counted?", "What did the bat detector find?"]
+    questions = ["Which deep learning framework was used?", "Which GPU were the QRNNs trained on?", "How were the recordings labelled?"]
     during: list[dict[str, Any]] = []
     while writer.poll() is None:  # each question is asked while the writer is still running
         reader.stdin.write(questions[len(during) % len(questions)] + "\n")
@@ -66,7 +66,7 @@ def test_readers_keep_answering_while_another_process_writes(tmp_path: Path) -> 
         during.append(json.loads(reader.stdout.readline()))
     assert writer.returncode == 0, writer.stderr.read()[-2000:] if writer.stderr else ""
     # the reader, opened before the writer, finds what the writer added (its store is reopened)
-    reader.stdin.write("Variant. How were whales counted on satellite images?\n")
+    reader.stdin.write("Variant. Which GPU were the QRNNs trained on?\n")
     reader.stdin.flush()
     after_write = json.loads(reader.stdout.readline())
     reader.stdin.close()
@@ -74,7 +74,7 @@ def test_readers_keep_answering_while_another_process_writes(tmp_path: Path) -> 
     assert during and all(r["ok"] for r in during), [r for r in during if not r["ok"]][:3]
     assert after_write["ok"] and any("-variant" in f for f in after_write["files"]), after_write
     after = reader_state(db)
-    assert len(after["complete"]) == len(list(SAMPLE_DOCS.iterdir())) + len(list(more.iterdir()))
+    assert len(after["complete"]) == len(SAMPLE_PAPERS) + len(list(more.iterdir()))
     assert after["inconsistent"] == []
 
 
@@ -87,7 +87,7 @@ def test_chroma_server_going_away_is_a_clear_error_and_the_chain_recovers(tmp_pa
     from paperchat.vectorstore.settings import Settings
 
     data = tmp_path / "server-data"
-    question = {"question": "How were the whales counted on satellite images?"}
+    question = {"question": "Which GPU were the QRNNs trained on?"}
     with chroma_server(data) as port:
         settings = Settings(db=tmp_path / "db", chroma_host="127.0.0.1", chroma_port=port)
         index = PaperIndex.open(settings)
@@ -99,7 +99,7 @@ def test_chroma_server_going_away_is_a_clear_error_and_the_chain_recovers(tmp_pa
     with pytest.raises(IndexUnavailableError, match=f"Cannot reach the Chroma server at 127.0.0.1:{port}.*chroma run"):
         index.count_chunks()
     with pytest.raises(IndexUnavailableError):
-        chain.invoke({"question": "Which satellite was used?"})
+        chain.invoke({"question": "Which optimizer was used?"})
     with chroma_server(data, port=port):  # back, same data and port: the same objects work again
         again = chain.invoke(question)
         assert [d.metadata["id"] for d in again.context] == [d.metadata["id"] for d in before.context]

@@ -121,7 +121,7 @@ def test_too_much_text_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
     monkeypatch.setattr(parse, "MAX_TEXT_CHARS", 2_000)
     with pytest.raises(DocumentError, match="million characters of text by page"):
-        parse.parse_file(SAMPLE_DOCS / "weinstein2019_tree_crowns.pdf")
+        parse.parse_file(SAMPLE_DOCS / "rammer2019_bark_beetle_outbreaks.pdf")
 
 
 # -- prompt injection ---------------------------------------------------------------------------------
@@ -220,16 +220,16 @@ def test_the_api_key_never_appears_in_errors_logs_output_or_transcripts(
         monkeypatch.setenv("PAPERCHAT_MAX_RETRIES", "1")
         where = ["--db", str(sample_index.settings.db), "--collection", sample_index.settings.collection]
         turns = []
-        for reply in ({"status": 401}, {"status": 500}, {"garbage": True}, {"truncate": True, "content": "Keras was used [1]."}):
+        for reply in ({"status": 401}, {"status": 500}, {"garbage": True}, {"truncate": True, "content": "PyTorch was used [1]."}):
             server.default = reply
-            code = main(["ask", "Which deep learning library was used for the tree crowns?", *where])
+            code = main(["ask", "Which deep learning framework was used for the plant organs?", *where])
             assert code != 0
             try:
                 from paperchat.chain import create_qa_chain
                 from paperchat.vectorstore.retriever import PaperRetriever
 
                 chain = create_qa_chain(PaperRetriever(index=sample_index, k=4), llm=make_chat_model(Settings()))
-                chain.invoke({"question": "Which deep learning library was used for the tree crowns?"})
+                chain.invoke({"question": "Which deep learning framework was used for the plant organs?"})
             except LLMError as exc:
                 turns.append(Turn("Which library?", error=str(exc)))
         assert all(r["authorization"] == f"Bearer {SECRET}" for r in server.chat_requests())  # it was sent

@@ -14,7 +14,7 @@ from paperchat.cli import main
 from paperchat.vectorstore.errors import EmbedderMismatchError
 from paperchat.vectorstore.index import PaperIndex
 from paperchat.vectorstore.settings import Settings
-from tests.conftest import METHODS_LINES, SAMPLE_DOCS
+from tests.conftest import METHODS_LINES, SAMPLE_DOCS, SAMPLE_PAPERS
 from tests.pdfgen import caesar, make_pdf
 
 pytestmark = pytest.mark.integration
@@ -35,7 +35,7 @@ def test_sample_docs_index_list_search_and_reindex(tmp_path: Path, capsys: pytes
     db = tmp_path / "db"
     code, report = index_json(capsys, db, str(SAMPLE_DOCS))
     assert code == 0
-    n_files = len([p for p in SAMPLE_DOCS.iterdir() if p.is_file()])
+    n_files = len(SAMPLE_PAPERS)
     assert report["counts"]["added"] == n_files and report["counts"]["failed"] == 0
     assert report["chunks"] > n_files and report["pages"] >= n_files
 
@@ -45,15 +45,15 @@ def test_sample_docs_index_list_search_and_reindex(tmp_path: Path, capsys: pytes
     assert {"id", "file", "title", "pages", "chunks"} <= set(docs[0])
     assert sum(d["chunks"] for d in docs) == report["chunks"]
 
-    code, out, _ = run(capsys, "search", "bird audio detection challenge AUC", "--db", str(db), "--json", "--k", "3")
+    code, out, _ = run(capsys, "search", "urban sound anthropogenic biotic CityNet", "--db", str(db), "--json", "--k", "3")
     hits = json.loads(out)
     assert code == 0 and len(hits) == 3
-    assert hits[0]["file"] == "stowell2019_bird_audio_detection.pdf"
+    assert hits[0]["file"] == "fairbrass2019_citynet_urban_ecoacoustics.pdf"
     assert hits[0]["score"] >= hits[1]["score"] >= hits[2]["score"]
     assert {"page", "section", "text", "score"} <= set(hits[0])
 
-    target = "borowicz2019_whales_satellite.md"
-    code, out, _ = run(capsys, "search", "bird audio detection", "--db", str(db), "--json", "--paper", target)
+    target = "tang2018_neural_language_model_tradeoffs.md"
+    code, out, _ = run(capsys, "search", "urban sound anthropogenic biotic", "--db", str(db), "--json", "--paper", target)
     assert {h["file"] for h in json.loads(out)} == {target}
 
     code, again = index_json(capsys, db, str(SAMPLE_DOCS))
@@ -160,13 +160,13 @@ def test_collection_built_by_another_embedder_is_refused(tmp_path: Path, capsys:
         PaperIndex.open(settings)
     code, out, err = run(capsys, "search", "anything", "--db", str(settings.db))
     assert code == 2 and "--rebuild" in err and "Traceback" not in err
-    code, out, err = run(capsys, "index", str(SAMPLE_DOCS / "miao2019_wildlife_cnn_insights.md"), "--db", str(settings.db), "--rebuild")
+    code, out, err = run(capsys, "index", str(SAMPLE_DOCS / "tang2018_neural_language_model_tradeoffs.md"), "--db", str(settings.db), "--rebuild")
     assert code == 0
 
 
 def test_parse_timeout_is_a_per_file_failure(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PAPERCHAT_PARSE_TIMEOUT_S", "0.001")
-    code, report = index_json(capsys, tmp_path / "db", str(SAMPLE_DOCS / "weinstein2019_tree_crowns.pdf"))
+    code, report = index_json(capsys, tmp_path / "db", str(SAMPLE_DOCS / "rammer2019_bark_beetle_outbreaks.pdf"))
     assert code == 1 and "took longer than" in report["files"][0]["reason"]
 
 
@@ -174,7 +174,7 @@ def test_console_script_runs(tmp_path: Path) -> None:
     exe = Path(sys.executable).with_name("paperchat")
     command = [str(exe)] if exe.exists() else [sys.executable, "-m", "paperchat.cli"]
     src = tmp_path / "paper.md"
-    shutil.copy(SAMPLE_DOCS / "macaodha2018_bat_detective.md", src)
+    shutil.copy(SAMPLE_DOCS / "tang2018_neural_language_model_tradeoffs.md", src)
     done = subprocess.run([*command, "index", str(src), "--db", str(tmp_path / "db")], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "1 added" in done.stdout

@@ -20,7 +20,7 @@ def test_langchain_example_runs(sample_index: Any) -> None:
     code = re.search(r"## Use it from LangChain.*?```python\n(.+?)```", readme, flags=re.S).group(1)
     assert len(code.strip().splitlines()) <= 10
     with fake_openai_server() as server:
-        server.default = {"content": "The detector was implemented with the Keras deep learning library [1]."}
+        server.default = {"content": "The model was implemented with Detectron2 in the PyTorch framework [1]."}
         env = {
             "PATH": "/usr/bin:/bin",
             "OPENAI_BASE_URL": server.base_url,
@@ -31,6 +31,6 @@ def test_langchain_example_runs(sample_index: Any) -> None:
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0] == "The detector was implemented with the Keras deep learning library [1]."
-    assert lines[1].startswith("[1] Summary of the methods of: Individual Tree-Crown Detection")
+    assert lines[0] == "The model was implemented with Detectron2 in the PyTorch framework [1]."
+    assert lines[1].startswith("[1] Detection and annotation of plant organs from digitised herbarium scans")
     assert len(server.chat_requests()) == 1

@@ -39,13 +39,13 @@ def texts(at: AppTest) -> str:
 
 
 def test_answer_with_sources_and_mode(app: AppTest) -> None:
-    ask(app, "Which deep learning library was the tree-crown detector implemented with?")
+    ask(app, "Which GPU were the QRNNs trained on?")
     shown = texts(app)
     assert "extractive (no LLM configured)" in shown and "OPENAI_BASE_URL" in shown
-    assert "Keras" in shown and re.search(r"\u201d \[\d\]", shown)  # a quoted sentence with its citation
+    assert "Titan V" in shown and re.search(r"\u201d \[\d\]", shown)  # a quoted sentence with its citation
     sources = app.get("button_group")
     assert sources and sources[0].value is not None  # a cited excerpt is open
-    assert "weinstein2019_tree_crowns.pdf" in shown and "p. 2" in shown
+    assert "tang2018_neural_language_model_tradeoffs.md" in shown and "Infrastructure" in shown
 
 
 def test_dont_know_is_a_distinct_state(app: AppTest) -> None:
@@ -56,12 +56,12 @@ def test_dont_know_is_a_distinct_state(app: AppTest) -> None:
 
 
 def test_filter_by_paper(app: AppTest) -> None:
-    target = next(o for o in app.multiselect[0].options if "Bird Audio" in o)
+    target = next(o for o in app.multiselect[0].options if "Bark Beetle" in o)
     app.multiselect[0].select(target).run()
-    ask(app, "Which evaluation metric was used?")
+    ask(app, "Which deep learning framework was used (e.g., TensorFlow, PyTorch)?")
     shown = texts(app)
-    assert "stowell2019_bird_audio_detection.pdf" in shown
-    for other in ("weinstein2019", "borowicz2019", "miao2019", "macaodha2018", "norouzzadeh2018"):
+    assert "rammer2019_bark_beetle_outbreaks.pdf" in shown and "TensorFlow" in shown
+    for other in ("younis2020", "fairbrass2019", "tang2018"):
         assert other not in shown
 
 
@@ -91,18 +91,18 @@ def test_llm_failure_keeps_the_chat_usable(app: AppTest, monkeypatch: pytest.Mon
         at = AppTest.from_file(APP, default_timeout=180)
         at.run()
         server.default = {"status": 500}
-        ask(at, "Which deep learning library was the tree-crown detector implemented with?")
+        ask(at, "Which GPU were the QRNNs trained on?")
         assert any("HTTP 500" in e.value for e in at.error)
-        server.default = {"content": "It was implemented with Keras [1]."}
-        ask(at, "Which deep learning library was the tree-crown detector implemented with?")
+        server.default = {"content": "They were trained on a Titan V GPU [1]."}
+        ask(at, "Which GPU were the QRNNs trained on?")
         shown = texts(at)
-        assert "It was implemented with Keras [1]." in shown and "answered by gpt-4o-mini (LLM)" in shown
+        assert "They were trained on a Titan V GPU [1]." in shown and "answered by gpt-4o-mini (LLM)" in shown
         assert "sk-test-ui-secret" not in shown
         assert len(at.chat_message) == 4  # both turns kept
 
 
 def test_new_chat_and_download(app: AppTest) -> None:
-    ask(app, "Which deep learning library was the tree-crown detector implemented with?")
+    ask(app, "Which GPU were the QRNNs trained on?")
     assert len(app.chat_message) == 2
     new_chat = next(b for b in app.sidebar.button if b.label == "New chat")
     new_chat.click().run()
@@ -136,16 +136,16 @@ def test_chroma_server_that_stops_is_a_message_and_the_page_recovers(tmp_path: P
     if chroma_executable() is None:
         pytest.skip("chroma CLI not installed")
     data = tmp_path / "server-data"
-    question = "How were whales counted on satellite images?"
+    question = "Which GPU were the QRNNs trained on?"
     with chroma_server(data) as port:
         monkeypatch.setenv("PAPERCHAT_DB", str(tmp_path / "db"))
         monkeypatch.setenv("PAPERCHAT_CHROMA_HOST", "127.0.0.1")
         monkeypatch.setenv("PAPERCHAT_CHROMA_PORT", str(port))
-        assert index_paths(PaperIndex.open(Settings()), [SAMPLE_DOCS / "borowicz2019_whales_satellite.md"]).ok
+        assert index_paths(PaperIndex.open(Settings()), [SAMPLE_DOCS / "tang2018_neural_language_model_tradeoffs.md"]).ok
         at = AppTest.from_file(APP, default_timeout=180)
         at.run()
         ask(at, question)
-        assert "borowicz2019_whales_satellite.md" in texts(at)
+        assert "tang2018_neural_language_model_tradeoffs.md" in texts(at)
     at.run()  # the server is gone: the page says so instead of failing
     assert not at.exception
     assert any("Cannot reach the Chroma server" in e.value and "chroma run" in e.value for e in at.error)

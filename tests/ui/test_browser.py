@@ -6,6 +6,7 @@ Screenshots go to test-artifacts/. Skipped when Chromium or Playwright is missin
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -112,14 +113,14 @@ def shot(page: Any, name: str) -> None:
 
 
 def test_answer_shows_text_and_a_source_excerpt(page: Any) -> None:
-    ask(page, "Which deep learning library was the tree-crown detector implemented with?")
+    ask(page, "Which GPU were the QRNNs trained on?")
     shot(page, "answer")
     assistant = page.locator('[data-testid="stChatMessage"]').last
-    assert "Keras" in assistant.inner_text()
+    assert "Titan V" in assistant.inner_text()
     assert "extractive (no LLM configured)" in assistant.inner_text()
-    assert "weinstein2019_tree_crowns.pdf" in assistant.inner_text()  # the open source excerpt names its paper
+    assert "tang2018_neural_language_model_tradeoffs.md" in assistant.inner_text()  # the open source excerpt names its paper
     page.get_by_role("radio", name="[2]", exact=True).click()
-    page.get_by_text("[2] Summary of the methods of").first.wait_for(timeout=60_000)
+    page.get_by_text(re.compile(r"^\[2\] .+\(\w[\w.-]*\.(?:pdf|md)\)")).first.wait_for(timeout=60_000)
 
 
 def test_unanswerable_question_shows_the_dont_know_state(page: Any) -> None:
@@ -160,7 +161,7 @@ def test_hostile_text_renders_inert(page: Any, ui_url: str) -> None:
 
 
 HOSTILE_ANSWER = (
-    "The detector used <script>window.__pwned = 4</script> Keras [1]. <img src=x onerror=\"window.__pwned=5\"> "
+    "The QRNNs were trained on <script>window.__pwned = 4</script> a Titan V GPU [1]. <img src=x onerror=\"window.__pwned=5\"> "
     "![pixel](http://203.0.113.7/model.png) [click](javascript:window.__pwned=6) :red[alarm] $x^2$ "
     "https://203.0.113.7/model-bare"
 )
@@ -170,14 +171,14 @@ def test_hostile_model_output_renders_inert(browser: Any, tmp_path: Path) -> Non
     with fake_openai_server() as llm:
         llm.default = {"content": HOSTILE_ANSWER}
         env = {"OPENAI_BASE_URL": llm.base_url, "OPENAI_API_KEY": "sk-test-browser-secret", "PAPERCHAT_MAX_RETRIES": "0"}
-        with running_ui(tmp_path, [SAMPLE_DOCS / "weinstein2019_tree_crowns.pdf"], env) as url:
+        with running_ui(tmp_path, [SAMPLE_DOCS / "tang2018_neural_language_model_tradeoffs.md"], env) as url:
             context = browser.new_context(viewport={"width": 1400, "height": 1100})
             page = context.new_page()
             seen: list[str] = []
             page.on("request", lambda request: seen.append(request.url))
             page.goto(url)
             page.get_by_placeholder(ASK).wait_for(timeout=120_000)
-            ask(page, "Which deep learning library was the tree-crown detector implemented with?")
+            ask(page, "Which GPU were the QRNNs trained on?")
             page.get_by_text("window.__pwned = 4", exact=False).first.wait_for(timeout=30_000)
             shot(page, "hostile-llm-answer")
             assert page.evaluate("window.__pwned") is None  # no script ran
