@@ -34,10 +34,10 @@ from paperchat.vectorstore.lexicon import (
     focus_terms,
     mentions,
     question_parts,
-    stemmed_words,
 )
 from paperchat.vectorstore.sentences import sentence_spans
 from paperchat.vectorstore.text import stem
+from paperchat.vectorstore.text import terms as stemmed_words
 
 _HEDGE = re.compile(
     r"\b(?:future\s+(?:work|research|studies|stud(?:y|ies))|could\s+(?:be|also|further|potentially)|"
