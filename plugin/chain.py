@@ -36,7 +36,7 @@ from langchain_core.runnables import (
 
 from paperchat.abstain import GATE_MIN_SIMILARITY, is_abstention, passes_gate
 from paperchat.citations import check_citations, citation_from, drop_unknown_marks
-from paperchat.extractive import ExtractiveAnswerer
+from paperchat.extractive import NEGATIVE_FINDING, ExtractiveAnswerer
 from paperchat.llm import llm_error, model_label
 from paperchat.prompts import (
     CONDENSE_TEMPLATE,
@@ -151,6 +151,8 @@ def create_qa_chain(
         kwargs: dict[str, Any] = {"papers": papers}
         if x.get("k"):
             kwargs["k"] = int(x["k"])
+        if answerer is not None:  # it reads more excerpts than it shows
+            kwargs["k"] = max(kwargs.get("k") or getattr(retriever, "k", 0), answerer.fetch)
         return retriever.invoke(x["standalone"], config=config, **kwargs)
 
     prepared = (
@@ -194,21 +196,28 @@ def create_qa_chain(
 
     def extractive_answer(x: dict[str, Any]) -> QAResult:
         assert answerer is not None
-        found = answerer.answer(x["standalone"], x["context"])
+        found = answerer.answer(x["standalone"], x["context"], show=int(x.get("k") or getattr(retriever, "k", 0)) or None)
         if found.abstained:
-            return QAResult(answer=DONT_KNOW, abstained=True, final=True,
+            return QAResult(answer=DONT_KNOW, abstained=True, final=True, confidence=found.confidence,
+                            context=[x["context"][i] for i in found.order],
                             notice="No sentence of the excerpts answers the question well enough to quote.")
-        # excerpts keep their retrieval rank as their number, as in an LLM prompt; the answer cites some
+        # excerpts are shown (and numbered) with those holding the quotes first, as the answerer orders them
+        context = [x["context"][i] for i in found.order]
+        number = {old: new + 1 for new, old in enumerate(found.order)}
         quoted: dict[int, str] = {}
         for c in found.sentences:  # every sentence quoted from an excerpt, one per line
-            quoted[c.excerpt] = f"{quoted[c.excerpt]}\n{c.text}" if c.excerpt in quoted else c.text
+            n = number[c.excerpt]
+            quoted[n] = f"{quoted[n]}\n{c.text}" if n in quoted else c.text
         # the paper's own bracketed references ("[12]") inside a quote must not read as paperchat's citations
-        answer = " ".join(f"\u201c{quote_safely(c.text)}\u201d [{c.excerpt + 1}]" for c in found.sentences)
+        answer = " ".join(f"\u201c{quote_safely(c.text)}\u201d [{number[c.excerpt]}]" for c in found.sentences)
+        if found.negative_finding:
+            answer = f"{NEGATIVE_FINDING} {answer}"
         citations = [
-            citation_from(i + 1, doc, i in quoted, quoted.get(i, ""), True if i in quoted else None)
-            for i, doc in enumerate(x["context"])
+            citation_from(n, doc, n in quoted, quoted.get(n, ""), True if n in quoted else None)
+            for n, doc in enumerate(context, start=1)
         ]
-        return QAResult(answer=answer, abstained=False, citations=citations, final=True)
+        return QAResult(answer=answer, abstained=False, citations=citations, context=context, final=True,
+                        confidence=found.confidence)
 
     def answer_stream(inputs: Iterator[dict[str, Any]], config: RunnableConfig) -> Iterator[QAResult]:
         x = _collect(inputs)

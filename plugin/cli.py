@@ -301,7 +301,9 @@ def _tasks_from_args(args: argparse.Namespace, index: Any) -> list[Any]:
     return tasks_for(read_questions(args.questions), papers)
 
 
-def _run_extraction_with_progress(retriever: Any, chain: Any, tasks: list[Any], out: Path, quiet: bool, concurrency: int) -> Any:
+def _run_extraction_with_progress(
+    retriever: Any, chain: Any, tasks: list[Any], out: Path, quiet: bool, concurrency: int, settings: Settings
+) -> Any:
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -312,6 +314,7 @@ def _run_extraction_with_progress(retriever: Any, chain: Any, tasks: list[Any], 
     )
 
     from paperchat.extract import done_ids, run_extraction
+    from paperchat.extractive import FETCH
 
     already = len(done_ids(out) & {t.id for t in tasks})
     progress = Progress(
@@ -320,7 +323,8 @@ def _run_extraction_with_progress(retriever: Any, chain: Any, tasks: list[Any], 
     )
     with progress:
         task = progress.add_task("", total=len(tasks), completed=already)
-        return run_extraction(retriever, chain, tasks, out, progress=lambda row: progress.advance(task), concurrency=concurrency)
+        return run_extraction(retriever, chain, tasks, out, progress=lambda row: progress.advance(task), concurrency=concurrency,
+                              fetch=None if settings.uses_llm else FETCH)  # the extractive answerer reads more than it shows
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
@@ -328,7 +332,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
     retriever, chain = _build_chain(settings, args.prompt)
     tasks = _tasks_from_args(args, retriever.index)
     out = Path(args.out)
-    summary = _run_extraction_with_progress(retriever, chain, tasks, out, args.quiet, args.concurrency)
+    summary = _run_extraction_with_progress(retriever, chain, tasks, out, args.quiet, args.concurrency, settings)
     print(
         f"{summary.total} pairs: {summary.skipped} already in {out}, {summary.answered} answered, "
         f"{summary.abstained} \"I don't know\", {summary.failed} failed "
@@ -362,7 +366,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         pred_path.unlink()
     args.ids, args.questions, args.paper = str(gold_path), None, None
     tasks = _tasks_from_args(args, retriever.index)
-    _run_extraction_with_progress(retriever, chain, tasks, pred_path, args.quiet, args.concurrency)
+    _run_extraction_with_progress(retriever, chain, tasks, pred_path, args.quiet, args.concurrency, settings)
     predictions = {p["id"]: p for p in read_jsonl(pred_path)}
     results = {"paperchat": score_predictions(gold, predictions, args.exclude_conflicts)}
     cited_only = {k: {**p, "citations": [c for c in p.get("citations", []) if c.get("cited", True)]} for k, p in predictions.items()}

@@ -5,7 +5,7 @@ distinct question is embedded once for the whole run, retrieval for a paper is o
 question, and nothing is reloaded per pair. Results are appended as they come (JSONL or CSV), so a rerun
 skips the pairs already answered and retries only those that failed.
 
-JSONL line: ``{"id", "paper", "question", "answer", "abstained", "mode", "citations": [{"n", "text",
+JSONL line: ``{"id", "paper", "question", "answer", "abstained", "confidence", "mode", "citations": [{"n", "text",
 "source", "page", "section", "score", ...}]}`` plus ``"error"`` when the pair failed.
 """
 
@@ -117,12 +117,13 @@ def result_row(task: Task, result: QAResult | None, error: str = "") -> dict[str
     """The output row of one pair."""
     row: dict[str, Any] = {"id": task.id, "paper": task.paper_file, "question": task.question}
     if result is None:
-        row.update({"answer": "", "abstained": None, "mode": "", "citations": [], "error": error})
+        row.update({"answer": "", "abstained": None, "confidence": None, "mode": "", "citations": [], "error": error})
         return row
     row.update(
         {
             "answer": result.answer,
             "abstained": result.abstained,
+            "confidence": None if result.confidence is None else round(result.confidence, 4),
             "mode": result.mode,
             # the numbered excerpts shown with the answer, in rank order; "cited" marks those it quotes
             "citations": [c.to_row() for c in result.citations],
@@ -132,7 +133,7 @@ def result_row(task: Task, result: QAResult | None, error: str = "") -> dict[str
 
 
 class _Writer:
-    CSV_FIELDS = ("id", "paper", "question", "answer", "abstained", "mode", "sources", "error")
+    CSV_FIELDS = ("id", "paper", "question", "answer", "abstained", "confidence", "mode", "sources", "error")
 
     def __init__(self, out: Path) -> None:
         self.out = out
@@ -166,6 +167,7 @@ def run_extraction(
     out: str | Path,
     progress: Callable[[dict[str, Any]], None] | None = None,
     concurrency: int = 1,
+    fetch: int | None = None,
 ) -> ExtractionSummary:
     """Answer every task, appending rows to ``out``; tasks already answered there are skipped.
 
@@ -176,6 +178,8 @@ def run_extraction(
         out: ``.jsonl`` or ``.csv`` output file.
         progress: Called with each written row.
         concurrency: Pairs answered at once (useful with an LLM endpoint).
+        fetch: Excerpts retrieved per pair (default: the retriever's ``k``); the extractive answerer reads
+            more than it shows (``paperchat.extractive.FETCH``).
     """
     start = time.perf_counter()
     out = Path(out)
@@ -200,9 +204,10 @@ def run_extraction(
             by_paper.setdefault(task.doc_id, []).append(task)
         for doc_id, paper_tasks in by_paper.items():
             contexts = retriever.retrieve_with_vectors(
-                [t.question for t in paper_tasks], np.stack([vector_of[t.question] for t in paper_tasks]), papers=[doc_id]
+                [t.question for t in paper_tasks], np.stack([vector_of[t.question] for t in paper_tasks]), papers=[doc_id],
+                k=max(fetch, retriever.k) if fetch else None,
             )
-            inputs = [{"question": t.question, "context": ctx} for t, ctx in zip(paper_tasks, contexts, strict=True)]
+            inputs = [{"question": t.question, "context": ctx, "k": retriever.k} for t, ctx in zip(paper_tasks, contexts, strict=True)]
             results = chain.batch(inputs, config={"max_concurrency": concurrency}, return_exceptions=True)
             for task, result in zip(paper_tasks, results, strict=True):
                 if isinstance(result, BaseException):

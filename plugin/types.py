@@ -60,6 +60,11 @@ class QAResult(BaseModel):
     citations: list[Citation] = Field(default_factory=list)
     context: list[Document] = Field(default_factory=list, description="The excerpts that were shown.")
     notice: str = Field(default="", description="Why the answer is what it is, when that needs saying.")
+    confidence: float | None = Field(
+        default=None,
+        description="Calibrated probability that the quoted evidence answers the question (paperchat.support); "
+        "None when it was not rated.",
+    )
     final: bool = False
     replace_answer: str | None = Field(default=None, exclude=True, repr=False)
 
@@ -77,6 +82,7 @@ class QAResult(BaseModel):
         if other.final:
             merged.citations = other.citations
             merged.abstained = other.abstained
+            merged.confidence = other.confidence
             merged.final = True
             if other.replace_answer is not None:
                 # the cleaned answer (e.g. forged citation marks removed) replaces the streamed text

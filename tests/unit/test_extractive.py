@@ -94,7 +94,7 @@ def test_sentences_that_cannot_matter_are_not_embedded_and_the_answer_is_the_sam
         ]
 
     counting = Counting()
-    everything = ExtractiveAnswerer(counting, bound_margins=None, vectors=VectorCache(counting, 0))
+    everything = ExtractiveAnswerer(counting, bounded=False, vectors=VectorCache(counting, 0))
     bounded = ExtractiveAnswerer(counting, vectors=VectorCache(counting, 0))
     for similarity in (0.05, 0.35):
         embedded.clear()
