@@ -16,7 +16,8 @@ answer would see), every sentence of those excerpts a case:
 Selection: for each candidate feature set and L2 strength, every paper is held out in turn, the model
 fitted on the other papers' sentences, and the held-out paper's sentences rated; the answer-level
 calibration (confidence that the best-rated sentence answers) is fitted the same way on those held-out
-ratings. The set with the lowest cross-validated answer-level log loss is fitted on all data and written
+ratings. The set with the lowest cross-validated sentence log loss (the model's output is the sentence
+probability) is fitted on all data and written
 with the calibration, the decision threshold and the cascade bounds; ``bench/results/support_fit.json``
 holds the cross-validated figures and one model per held-out paper, which ``bench/quality.py`` uses so
 that its dev figures are cross-validated too.
@@ -45,7 +46,7 @@ LABELS = ROOT / "bench" / "labels" / "methodology_labels.jsonl"
 #: Features tried, from the fewest to all (every set includes the ones before it).
 FEATURE_SETS: dict[str, list[str]] = {
     "meaning+excerpt": ["meaning", "excerpt_similarity", "excerpt_gap", "rank", "keyword_match"],
-    "+words and type": ["words", "words_gap", "words_as_written", "type", "example", "typed_question"],
+    "+words and type": ["words", "words_gap", "words_as_written", "focus_missing", "type", "example", "typed_question"],
     "+what the sentence is": ["related", "general", "done", "first_person",
                               "number", "unit", "link", "length"],
     "+section": ["section_intro", "section_methods", "section_results", "section_discussion"],
@@ -419,8 +420,9 @@ def main() -> None:
             row = {"features": label, "l2": l2, **{k: v for k, v in cv.items() if not isinstance(v, np.ndarray)}}
             selection.append(row)
             print(f"  {label:<24} l2={l2:<6} {json.dumps({k: row[k] for k in row if k not in ('features', 'l2')})}")
-            if chosen is None or cv["answer_log_loss"] < chosen[0]:
-                chosen = (cv["answer_log_loss"], columns, l2, label)
+            # the model's output is the sentence probability: chosen by its cross-validated log loss
+            if chosen is None or cv["sentence_log_loss"] < chosen[0]:
+                chosen = (cv["sentence_log_loss"], columns, l2, label)
     assert chosen is not None
     _, columns, l2, label = chosen
     cv = cross_validate(cases, columns, names, l2)

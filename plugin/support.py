@@ -11,7 +11,7 @@ Features of a (question, sentence, its excerpt, the other excerpts) case, all in
 * the excerpt: its similarity to the question, that similarity less the best excerpt's, its rank, whether
   the keyword search found it;
 * words: the share of the question's focus terms the sentence has (weighted by rarity among the excerpts),
-  less the best share among the candidates;
+  less the best share among the candidates, and the share of focus terms no excerpt sentence mentions;
 * answer type: how many terms of the question's answer type the sentence mentions (``lexicon``), and
   whether it names one of the question's own examples;
 * what the sentence is: a report of what was done ("we used", "was trained with", "implemented in"),
@@ -261,6 +261,8 @@ def cheap_features(question: str, candidates: list[Candidate], context: Sequence
     total = sum(idf.values()) or 1.0
     coverage = [sum(idf[t] for t in asked.focus if t in bag) / total for bag in bags]
     best_coverage = max(coverage, default=0.0)
+    # what the question asks about, when no excerpt sentence mentions it, is likely not in the paper
+    missing = sum(df[t] == 0 for t in asked.focus) / len(asked.focus) if asked.focus else 0.0
     n_forms = max(1, len(asked.focus_forms))
     for cand, written, share in zip(candidates, forms, coverage, strict=True):
         doc = context[cand.excerpt]
@@ -274,6 +276,7 @@ def cheap_features(question: str, candidates: list[Candidate], context: Sequence
             "keyword_match": float(float(doc.metadata.get("bm25", 0.0) or 0.0) > 0),
             "words": share,
             "words_gap": share - best_coverage,
+            "focus_missing": missing,
             "words_as_written": sum(f in written for f in asked.focus_forms) / n_forms,
             "type": min(1.0, 0.5 * type_hits) if asked.types else 0.0,
             "example": float(_hits(cand.text, written, asked.examples) > 0) if asked.examples else 0.0,

@@ -134,18 +134,17 @@ def answer_type_terms(examples: list[str], focus: list[str]) -> list[str]:
 
 
 #: Words of methodology questions that do not say what is asked for ("Which ... is used in the deep
-#: learning pipeline?"), beside the stopwords.
+#: learning pipeline?", "How long did training take?", "the data"), beside the stopwords and the generic
+#: words of the text toolkit.
 QUESTION_WORDS = frozenset(
     """
     what which who whom whose where when how why is are was were do does did used use using employed
     applied involved utilized utilised taken followed implemented adopted type types kind kinds
-    deep learning pipeline model models network networks paper study authors
-    build built develop developed create created implement involve perform performed ensure handle address
-    determine
+    deep learning pipeline model models network networks paper study authors data
+    build built develop developed create created implement involve perform performed ensure handle handled
+    address determine take took come comes achieve achieved step steps
     """.split()
 )
-#: Generic words that still say what is asked for when a question names them ("training data").
-_TOPICAL = frozenset({"data", "training", "train", "trained", "model", "models"})
 _EXAMPLES = re.compile(r"\(\s*(?:e\.\s?g\.|i\.\s?e\.|such as|for example|for instance)\s*,?\s*([^)]*)\)", re.I)
 
 
@@ -160,7 +159,7 @@ def question_parts(question: str) -> tuple[str, list[str]]:
 
 def _asks_about(word: str) -> bool:
     low = word.lower()
-    if low in STOPWORDS or low in QUESTION_WORDS or (low in GENERIC_WORDS and low not in _TOPICAL):
+    if low in STOPWORDS or low in QUESTION_WORDS or low in GENERIC_WORDS:
         return False
     return len(low) >= 3 or any(c.isdigit() for c in low)
 
