@@ -340,6 +340,41 @@ def decision_report(cases: list[Case], confidence: np.ndarray, hit: np.ndarray, 
     return out
 
 
+def collection_check(cases: list[Case], columns: list[int], names: list[str], l2: float) -> dict[str, Any]:
+    """Does comparing a paper's evidence with the same question's evidence across the collection help?
+
+    Batch extraction asks one question of many papers. Beside the best sentence's logit, the answer-level
+    calibration gets how far it stands above the same question's best logits in the other papers (their
+    median, mean or maximum); both calibrations are fitted and scored leave-one-paper-out on the pairs
+    whose question was asked of at least three papers (the hand labels and cq_dev)."""
+    papers = sorted({c.pair.paper for c in cases})
+    top = np.zeros(len(cases))
+    for paper in papers:
+        model = fit_sentences([c for c in cases if c.pair.paper != paper], columns, names, l2)
+        for i, c in enumerate(cases):
+            if c.pair.paper == paper:
+                top[i] = float(np.max(model.logits(c.features[:, columns])))
+    hit = np.array([float(c.answered_by_context) for c in cases])
+    peers = [[j for j, o in enumerate(cases) if o.pair.question == c.pair.question and o.pair.paper != c.pair.paper]
+             for c in cases]
+    scored = np.array([len(p) >= 2 for p in peers])
+    out: dict[str, Any] = {"pairs": int(scored.sum())}
+    for kind, summary in (("best logit only", None), ("minus the median of the other papers", np.median),
+                          ("minus the mean", np.mean), ("minus the maximum", np.max)):
+        x = top[:, None] if summary is None else np.column_stack(
+            [top, [top[i] - summary(top[p]) if len(p) >= 2 else 0.0 for i, p in enumerate(peers)]])
+        conf = np.zeros(len(cases))
+        for paper in papers:
+            train = np.array([c.pair.paper != paper for c in cases]) & scored
+            held = np.array([c.pair.paper == paper for c in cases])
+            mean, scale = x[train].mean(axis=0), x[train].std(axis=0) + 1e-9
+            coef, intercept = fit_logistic((x[train] - mean) / scale, hit[train], np.ones(int(train.sum())), 1e-3)
+            conf[held] = 1 / (1 + np.exp(-(intercept + ((x[held] - mean) / scale) @ coef)))
+        out[kind] = {"answer_log_loss": round(_log_loss(conf[scored], hit[scored]), 4),
+                     "answer_auc": round(_auc(conf[scored], hit[scored]) or 0.0, 4)}
+    return out
+
+
 class StoredMeaning:
     """Vectors whose dot products reproduce each sentence's stored similarity to the question, so that the
     real cascade (:class:`~paperchat.support.SupportScorer`) can be replayed on collected cases."""
@@ -427,6 +462,12 @@ def main() -> None:
     _, columns, l2, label = chosen
     cv = cross_validate(cases, columns, names, l2)
     threshold = 0.5  # the confidence is calibrated: answer when the quoted sentence more likely answers than not
+    # the gate before an LLM call: a lower bar that (cross-validated) almost no answered pair falls under
+    answered = cv["hit"] == 1
+    gate = math.floor(float(np.percentile(cv["confidence"][answered], 1)) * 100) / 100
+    gate_report = {"min_confidence": gate, "answered_pairs_stopped": int(np.sum(cv["confidence"][answered] < gate)),
+                   "answered_pairs": int(answered.sum()), "other_pairs_stopped": int(np.sum(cv["confidence"][~answered] < gate)),
+                   "other_pairs": int((~answered).sum())}
     model = fit_sentences(cases, columns, names, l2)
     top, hit = best_logits(model, cases, columns)
     slope, intercept = fit_calibration(top, hit)
@@ -439,8 +480,12 @@ def main() -> None:
 
     from dataclasses import replace
 
+    collection = collection_check(cases, columns, names, l2)
+    print("collection-level calibration:", json.dumps(collection))
     report = {
         "date": time.strftime("%Y-%m-%d"),
+        "collection_level_calibration": collection,
+        "gate": gate_report,
         "chosen": {"features": label, "l2": l2},
         "pairs": len(cases),
         "sentences": int(sum(len(c.labels) for c in cases)),
@@ -452,7 +497,7 @@ def main() -> None:
         },
         "selection": selection,
     }
-    info = {"fitted_by": "bench/fit_support.py", "date": report["date"], "pairs": len(cases),
+    info = {"fitted_by": "bench/fit_support.py", "date": report["date"], "pairs": len(cases), "gate_confidence": gate,
             "sentences": report["sentences"], "l2": l2, "cross_validated": {k: report["cross_validated"][k] for k in
                                                                              ("sentence_auc", "answer_auc", "answer_log_loss")}}
     final = replace(model, answer_slope=slope, answer_intercept=intercept, threshold=threshold, info=info)

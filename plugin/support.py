@@ -320,6 +320,12 @@ class SupportModel:
         """How much a unit of meaning similarity adds to a sentence's logit (for bounding unembedded ones)."""
         return float(sum(w / s for n, w, s in zip(self.names, self.weights, self.scale, strict=True) if n == "meaning"))
 
+    @property
+    def gate(self) -> float:
+        """A confidence under which not even an LLM should be asked (cross-validated: about 1% of the pairs
+        whose excerpts answer fall under it)."""
+        return float(self.info.get("gate_confidence", 0.0))
+
     def confidence(self, best_logit: float) -> float:
         """Calibrated probability that the best-rated sentence answers the question."""
         if not math.isfinite(best_logit):
