@@ -57,7 +57,7 @@ from langchain_core.documents import Document
 from paperchat.vectorstore.embed import VectorCache
 from paperchat.vectorstore.lexicon import answer_type_terms, focus_terms, mentions, question_parts
 from paperchat.vectorstore.sentences import sentence_spans
-from paperchat.vectorstore.text import fold, stem, terms, words
+from paperchat.vectorstore.text import fold, stem, terms, terms_of, words
 
 #: Sentence and question vectors kept between questions, when no cache is shared with the index.
 VECTOR_CACHE = 20_000
@@ -142,6 +142,7 @@ _SECTIONS = {
 }
 
 
+@lru_cache(maxsize=4096)
 def section_kind(section: str) -> str:
     """"methods", "results", "intro", "discussion" or "" for a section heading (the last part of a path wins)."""
     for part in reversed([p for p in section.split("/") if p.strip()]):
@@ -233,14 +234,23 @@ class QuestionTerms:
         return cls(tuple(focus), forms, tuple(e for e in examples if len(e) > 1), tuple(answer_type_terms(examples, focus)))
 
 
-def _hits(text: str, forms: set[str], wanted: Sequence[str]) -> int:
+@lru_cache(maxsize=50_000)
+def sentence_words(text: str) -> tuple[frozenset[str], frozenset[str]]:
+    """A sentence's stems (stopwords left out) and its words as written (lower-cased, plurals folded)."""
+    written = words(text)
+    return frozenset(terms_of(written)), frozenset(fold(w) for w in written)
+
+
+def _hits(text: str, forms: frozenset[str], wanted: Sequence[str]) -> int:
     """How many distinct terms of ``wanted`` a sentence mentions, as written (plurals folded): the answer-type
     vocabulary lists the forms it means ("flip, flipping, flipped"), and a stem would also take "multiple
     scales" for "scaling" or "optimised the annotations" for an optimizer."""
     found = set()
     for term in wanted:
         if " " in term or "-" in term or not term.isalnum():
-            if mentions(text, term):
+            # a phrase can only be there if its first word is (cheap test before the regular expression)
+            first = fold(re.split(r"[\s-]", term, maxsplit=1)[0])
+            if (first in forms or not first.isalnum()) and mentions(text, term):
                 found.add(term.lower())
         elif fold(term) in forms:
             found.add(fold(term))
@@ -253,8 +263,7 @@ def cheap_features(question: str, candidates: list[Candidate], context: Sequence
     asked = QuestionTerms.of(question)
     similarity = [float(d.metadata.get("similarity", 0.0) or 0.0) for d in context]
     best_similarity = max(similarity, default=0.0)
-    bags = [set(terms(c.text)) for c in candidates]
-    forms = [{fold(w) for w in words(c.text)} for c in candidates]
+    bags, forms = zip(*(sentence_words(c.text) for c in candidates), strict=True) if candidates else ((), ())
     # rarer terms among the excerpts count more (a word in every excerpt says little)
     df = Counter(t for bag in bags for t in bag & set(asked.focus))
     idf = {t: math.log(1 + len(bags) / (1 + df[t])) for t in asked.focus}
@@ -264,6 +273,7 @@ def cheap_features(question: str, candidates: list[Candidate], context: Sequence
     # what the question asks about, when no excerpt sentence mentions it, is likely not in the paper
     missing = sum(df[t] == 0 for t in asked.focus) / len(asked.focus) if asked.focus else 0.0
     n_forms = max(1, len(asked.focus_forms))
+    sections = [section_kind(str(d.metadata.get("section", ""))) for d in context]
     for cand, written, share in zip(candidates, forms, coverage, strict=True):
         doc = context[cand.excerpt]
         # one type word may be a coincidence ("small shifts"); two distinct ones are a typed answer
@@ -282,7 +292,7 @@ def cheap_features(question: str, candidates: list[Candidate], context: Sequence
             "example": float(_hits(cand.text, written, asked.examples) > 0) if asked.examples else 0.0,
             "typed_question": float(bool(asked.types)),
             **sentence_flags(cand.text),
-            **{f"section_{k}": float(k == section_kind(str(doc.metadata.get("section", "")))) for k in _SECTIONS},
+            **{f"section_{k}": float(k == sections[cand.excerpt]) for k in _SECTIONS},
         }
 
 
@@ -479,20 +489,21 @@ class SupportScorer:
         bound = [b + slope * self.meaning_margin for b in base]
         for cand, b in zip(candidates, base, strict=True):
             cand.logit = float(b)
-        order = sorted((i for i, c in enumerate(candidates) if not c.speculative), key=lambda i: -bound[i])
+        waiting = sorted((i for i, c in enumerate(candidates) if not c.speculative), key=lambda i: -bound[i])
         question_vector = self.vectors.embed([question])[0]
         best = -math.inf
         embedded = 0
-        while order:
+        while waiting:
+            batch = waiting[: self.batch_size]
             if not embed_all:
-                need = max(floor, best - FOLLOW_LOGIT_GAP) if best >= floor else floor
-                passing = [i for i in order if bound[i] >= need]
-                if not passing and not embedded:
-                    passing = order[:1]  # the most promising one is always rated: "I don't know" has a real confidence
-                order = passing[: self.max_embedded - embedded]
-            batch, order = order[: self.batch_size], order[self.batch_size :]
+                # first what could reach the answer threshold; once an answer is found, what could be quoted beside it
+                need = best - FOLLOW_LOGIT_GAP if best >= floor else floor
+                batch = [i for i in waiting if bound[i] >= need][: min(self.batch_size, self.max_embedded - embedded)]
+                if not batch and not embedded:
+                    batch = waiting[:1]  # the most promising one is always rated: "I don't know" has a real confidence
             if not batch:
                 break
+            waiting = [i for i in waiting if i not in batch]
             vectors = self.vectors.embed([candidates[i].text for i in batch])
             for i, sim in zip(batch, vectors @ question_vector, strict=True):
                 cand = candidates[i]

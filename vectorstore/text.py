@@ -136,7 +136,12 @@ def is_stopword(word: str) -> bool:
 
 def terms(text: str) -> list[str]:
     """Stems of the words of a text that are not stopwords (numbers kept, one-letter words dropped), in order."""
-    return [stem(w) for w in words(text) if (len(w) > 1 or w.isdigit()) and w.lower() not in STOPWORDS]
+    return terms_of(words(text))
+
+
+def terms_of(written: list[str]) -> list[str]:
+    """:func:`terms` of words already split by :func:`words`."""
+    return [stem(w) for w in written if (len(w) > 1 or w.isdigit()) and w.lower() not in STOPWORDS]
 
 
 def content_terms(text: str) -> set[str]:
