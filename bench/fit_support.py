@@ -415,6 +415,26 @@ def replay_cascade(model: Any, cases: list[Case], names: list[str], margin: floa
             "embedded_mean": round(float(np.mean(embedded)), 1), "embedded_p95": float(np.percentile(embedded, 95))}
 
 
+def per_question(cases: list[Case], confidence: np.ndarray, threshold: float) -> list[dict[str, Any]]:
+    """Per hand-labelled question (asked of each of the 9 papers), out-of-fold: share answered, share
+    abstained where the paper does not answer, and share answered where the excerpts hold the answer."""
+    table = []
+    for q in sorted({c.pair.question for c in cases if c.pair.source == "hand"},
+                    key=lambda q: next(c.pair.id for c in cases if c.pair.question == q).split("-")[-1].zfill(2)):
+        idx = [i for i, c in enumerate(cases) if c.pair.source == "hand" and c.pair.question == q]
+        answered = confidence[idx] >= threshold
+        answerable = np.array([cases[i].pair.answerable for i in idx])
+        held = np.array([cases[i].answered_by_context for i in idx])
+        table.append({
+            "question": q, "papers": len(idx), "answerable": int(answerable.sum()),
+            "answered": round(float(answered.mean()), 2),
+            "abstained_where_unanswerable": f"{int((~answered & ~answerable).sum())}/{int((~answerable).sum())}",
+            "answered_where_answerable": f"{int((answered & answerable).sum())}/{int(answerable.sum())}",
+            "answered_and_excerpts_answer": f"{int((answered & held).sum())}/{int(answered.sum())}",
+        })
+    return table
+
+
 def calibration_table(confidence: np.ndarray, hit: np.ndarray, bins: int = 5) -> list[dict[str, Any]]:
     edges = np.linspace(0, 1, bins + 1)
     rows = []
@@ -498,6 +518,7 @@ def main() -> None:
             "answer_log_loss": cv["answer_log_loss"], "answer_auc": cv["answer_auc"],
             "decisions_at_threshold": decision_report(cases, cv["confidence"], cv["hit"], threshold),
             "calibration": calibration_table(cv["confidence"], cv["hit"]),
+            "per_question_hand_labels": per_question(cases, cv["confidence"], threshold),
         },
         "selection": selection,
     }
