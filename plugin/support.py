@@ -2,7 +2,7 @@
 
 One fitted, calibrated model, used wherever paperchat must decide whether the papers answer: the
 extractive answerer quotes the sentences it rates best and answers only when its answer-level confidence
-is high enough; an LLM answer's sentences can be grounded with the same scores (:func:`support_for_claim`),
+is high enough; an LLM answer's sentences can be grounded with the same scores (:func:`support_for_claims`),
 so a confidence means the same in both modes.
 
 Features of a (question, sentence, its excerpt, the other excerpts) case, all in [0, 1] or small ranges:
@@ -17,7 +17,8 @@ Features of a (question, sentence, its excerpt, the other excerpts) case, all in
 * what the sentence is: a report of what was done ("we used", "was trained with", "implemented in"),
   in the first person, with numbers and numbers with units, a link; or related work (someone else's
   study), a general statement;
-* where it is: methods, results, introduction/background, discussion/conclusion (the excerpt's section).
+* where it is: methods, results, introduction/background, discussion/conclusion (the excerpt's section;
+  computed, but the shipped model leaves them out: they did not improve its cross-validated fit).
 
 Negation is deliberately not a feature: "No data augmentation was applied" answers the augmentation
 question (a negative finding, flagged so that the answer can say so), and the sentences that merely talk
@@ -28,8 +29,8 @@ whatever they say, it is not what was done.
 The model is a logistic regression (``data/support_model.json``) fitted by ``bench/fit_support.py`` on
 hand-labelled methodology questions, QASPER evidence paragraphs and the dev set's references, with
 features and regularisation chosen by leave-one-paper-out cross-validation; its answer-level confidence
-(the probability that the best-rated sentence answers the question) is calibrated the same way. README,
-"How a question is answered", gives the numbers.
+(the probability that the excerpts answer the question, from the best sentence's rating) is calibrated the
+same way. README, "How a question is answered", gives the numbers.
 
 Example:
     >>> scorer = SupportScorer(MiniLMEmbeddings())  # doctest: +SKIP
@@ -55,9 +56,9 @@ import numpy as np
 from langchain_core.documents import Document
 
 from paperchat.vectorstore.embed import VectorCache
-from paperchat.vectorstore.lexicon import answer_type_terms, focus_terms, mentions, question_parts
+from paperchat.vectorstore.lexicon import CATEGORIES, answer_type_terms, focus_terms, mentions, question_parts
 from paperchat.vectorstore.sentences import sentence_spans
-from paperchat.vectorstore.text import fold, stem, terms, terms_of, words
+from paperchat.vectorstore.text import content_terms, fold, stem, terms, terms_of, words
 
 #: Sentence and question vectors kept between questions, when no cache is shared with the index.
 VECTOR_CACHE = 20_000
@@ -128,6 +129,8 @@ _UNIT = re.compile(
     re.I,
 )
 _LINK = re.compile(r"https?://|www\.|\bgithub\b|\bgitlab\b|\bzenodo\b|\bfigshare\b|\bdryad\b|\bdoi\.org\b|\b10\.\d{4,}/", re.I)
+
+_WORD_EDGE = r"(?<![A-Za-z0-9]){}(?![A-Za-z0-9])"
 
 _SECTIONS = {
     "intro": re.compile(r"introduction|background|related\s+work|literature|motivation|overview|previous\s+work", re.I),
@@ -224,6 +227,9 @@ class QuestionTerms:
     focus_forms: tuple[str, ...]  # the same words as written (plurals folded)
     examples: tuple[str, ...]
     types: tuple[str, ...]
+    #: Phrases of other answer types ("batch normalization" for a preprocessing question that wants
+    #: "normalization"): a word inside one of them is that phrase's, not an answer of this question's type.
+    others: re.Pattern[str] | None = None
 
     @classmethod
     @lru_cache(maxsize=4096)
@@ -231,7 +237,11 @@ class QuestionTerms:
         focus = focus_terms(question)
         main, examples = question_parts(question)
         forms = tuple(dict.fromkeys(fold(w) for w in words(main) if stem(w) in focus))
-        return cls(tuple(focus), forms, tuple(e for e in examples if len(e) > 1), tuple(answer_type_terms(examples, focus)))
+        types = tuple(answer_type_terms(examples, focus))
+        wanted = {t.lower() for t in types} | {e.lower() for e in examples}
+        phrases = sorted({t for terms in CATEGORIES.values() for t in terms if " " in t and t not in wanted}, key=len, reverse=True)
+        others = re.compile("|".join(_WORD_EDGE.format(re.escape(t).replace(r"\ ", r"[\s-]+")) for t in phrases), re.I)
+        return cls(tuple(focus), forms, tuple(e for e in examples if len(e) > 1), types, others if phrases else None)
 
 
 @lru_cache(maxsize=50_000)
@@ -277,7 +287,11 @@ def cheap_features(question: str, candidates: list[Candidate], context: Sequence
     for cand, written, share in zip(candidates, forms, coverage, strict=True):
         doc = context[cand.excerpt]
         # one type word may be a coincidence ("small shifts"); two distinct ones are a typed answer
-        type_hits = _hits(cand.text, written, asked.types)
+        typed_text, typed_forms = cand.text, written
+        if asked.types and asked.others is not None and asked.others.search(cand.text):
+            typed_text = asked.others.sub(" ", cand.text)
+            typed_forms = sentence_words(typed_text)[1]
+        type_hits = _hits(typed_text, typed_forms, asked.types)
         cand.features = {
             "meaning": similarity[cand.excerpt],
             "excerpt_similarity": similarity[cand.excerpt],
@@ -289,7 +303,7 @@ def cheap_features(question: str, candidates: list[Candidate], context: Sequence
             "focus_missing": missing,
             "words_as_written": sum(f in written for f in asked.focus_forms) / n_forms,
             "type": min(1.0, 0.5 * type_hits) if asked.types else 0.0,
-            "example": float(_hits(cand.text, written, asked.examples) > 0) if asked.examples else 0.0,
+            "example": float(_hits(typed_text, typed_forms, asked.examples) > 0) if asked.examples else 0.0,
             "typed_question": float(bool(asked.types)),
             **sentence_flags(cand.text),
             **{f"section_{k}": float(k == sections[cand.excerpt]) for k in _SECTIONS},
@@ -537,20 +551,31 @@ class SupportScorer:
 
 
 
+def support_for_claims(
+    scorer: SupportScorer, question: str, claims: Sequence[str], context: Sequence[Document]
+) -> list[tuple[float, Candidate | None]]:
+    """How well the papers support each sentence of an answer (an LLM's, say), for grounding it sentence by
+    sentence: the confidence, on the extractive answerer's scale, of the excerpt sentence the claim rests on
+    (the one sharing most of its content words, at least 30%; ties broken by rating), with that sentence;
+    ``(0.0, None)`` when no excerpt sentence shares enough with it. A claim that rests only on future work,
+    a recommendation or a hypothetical gets 0: those sentences are never rated. The excerpts are rated
+    once for all claims."""
+    support = scorer.score(question, context, embed_all=True)
+    rated = [(c, content_terms(c.text)) for c in support.candidates if c.quotable]
+    out: list[tuple[float, Candidate | None]] = []
+    for claim in claims:
+        wanted = content_terms(claim)
+        best: tuple[float, float, Candidate | None] = (0.0, -math.inf, None)
+        for cand, have in rated:
+            shared = len(wanted & have) / len(wanted) if wanted else 0.0
+            if shared >= 0.3 and (shared, cand.logit) > best[:2]:
+                best = (shared, cand.logit, cand)
+        out.append((scorer.model.confidence(best[1]), best[2]) if best[2] is not None else (0.0, None))
+    return out
+
+
 def support_for_claim(
     scorer: SupportScorer, question: str, claim: str, context: Sequence[Document]
 ) -> tuple[float, Candidate | None]:
-    """How well the papers support one sentence of an answer (an LLM's, say): the support probability of the
-    excerpt sentence that the claim rests on (the one sharing most of its content words, ties broken by
-    rating), or 0 when no excerpt sentence shares content with it. Same model, same scale as the
-    extractive answerer's confidence."""
-    claim_terms = set(terms(claim))
-    if not claim_terms:
-        return 0.0, None
-    support = scorer.score(question, context, embed_all=True)
-    best: tuple[float, float, Candidate | None] = (0.0, 0.0, None)
-    for cand in support.candidates:
-        shared = len(claim_terms & set(terms(cand.text))) / len(claim_terms)
-        if shared >= 0.3 and (shared, cand.probability) > best[:2]:
-            best = (shared, cand.probability, cand)
-    return best[1], best[2]
+    """:func:`support_for_claims` for one claim."""
+    return support_for_claims(scorer, question, [claim], context)[0]

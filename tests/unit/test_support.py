@@ -19,6 +19,7 @@ from paperchat.support import (
     section_kind,
     sentence_flags,
     support_for_claim,
+    support_for_claims,
 )
 from paperchat.vectorstore.embed import MiniLMEmbeddings
 
@@ -149,10 +150,17 @@ def test_any_sentence_pairs_can_be_scored(embedder: MiniLMEmbeddings) -> None:
 
 def test_a_claim_is_grounded_in_the_excerpt_sentence_it_rests_on(embedder: MiniLMEmbeddings) -> None:
     scorer = SupportScorer(embedder)
-    context = excerpts("Plots were visited twice in spring.", "Training ran on an NVIDIA TITAN Xp GPU with 12 GB of memory.")
-    p, sentence = support_for_claim(scorer, HARDWARE, "The model was trained on a TITAN Xp GPU [2].", context)
-    assert sentence is not None and "TITAN Xp" in sentence.text and p == sentence.probability > 0
-    assert support_for_claim(scorer, HARDWARE, "It used eight TPU v3 pods in the cloud.", context) == (0.0, None)
+    context = excerpts("Plots were visited twice in spring.", "Training ran on an NVIDIA TITAN Xp GPU with 12 GB of memory.",
+                       "In future work, we will train the model on TPU pods.")
+    (p, sentence), (q, other), (r, future) = support_for_claims(scorer, HARDWARE, [
+        "The model was trained on a TITAN Xp GPU [2].", "It used eight A100 cards in the cloud.", "The model was trained on TPU pods."],
+        context)
+    assert sentence is not None and "TITAN Xp" in sentence.text and p == scorer.model.confidence(sentence.logit) > 0.5
+    assert (q, other) == (0.0, None)  # nothing in the excerpts says so
+    assert (r, future) == (0.0, None)  # only future work says so: not what was done
+    extractive = ExtractiveAnswerer(embedder).answer(HARDWARE, context)
+    assert extractive.confidence == pytest.approx(p)  # the same scale as the extractive answer's confidence
+    assert support_for_claim(scorer, HARDWARE, "The model was trained on a TITAN Xp GPU [2].", context)[0] == p
 
 
 def test_the_cascade_embeds_few_sentences_and_changes_no_answer(embedder: MiniLMEmbeddings) -> None:
