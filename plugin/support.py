@@ -288,10 +288,11 @@ def cheap_features(question: str, candidates: list[Candidate], context: Sequence
         doc = context[cand.excerpt]
         # one type word may be a coincidence ("small shifts"); two distinct ones are a typed answer
         typed_text, typed_forms = cand.text, written
-        if asked.types and asked.others is not None and asked.others.search(cand.text):
+        type_hits = _hits(typed_text, typed_forms, asked.types) if asked.types else 0
+        if type_hits and asked.others is not None and asked.others.search(cand.text):
             typed_text = asked.others.sub(" ", cand.text)
             typed_forms = sentence_words(typed_text)[1]
-        type_hits = _hits(typed_text, typed_forms, asked.types)
+            type_hits = _hits(typed_text, typed_forms, asked.types)
         cand.features = {
             "meaning": similarity[cand.excerpt],
             "excerpt_similarity": similarity[cand.excerpt],
