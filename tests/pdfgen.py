@@ -115,3 +115,46 @@ def deflate_repeated(piece: bytes, times: int) -> bytes:
         left -= len(chunk)
     out.append(z.flush())
     return b"".join(out)
+
+
+def scanned_pdf(source: bytes | str, pages: list[int] | None = None, dpi: int = 300) -> bytes:
+    """An image-only copy of a PDF's pages (0-based ``pages``, default all): what a scanner makes, no text layer."""
+    import pypdfium2 as pdfium
+
+    pdf = pdfium.PdfDocument(source)
+    try:
+        images = [pdf[i].render(scale=dpi / 72, grayscale=True).to_pil() for i in (pages or range(len(pdf)))]
+    finally:
+        pdf.close()
+    out = io.BytesIO()
+    images[0].save(out, "PDF", resolution=dpi, save_all=True, append_images=images[1:], quality=85)
+    return out.getvalue()
+
+
+def without_unicode_maps(source: str, pages: list[int] | None = None) -> bytes:
+    """A copy of a PDF's pages (0-based, default all) with every font's ToUnicode map removed.
+
+    Fonts that encode text by glyph ids (Type0, Identity-H, as in Wiley's papers) then decode to nonsense,
+    the way some older papers do as published.
+    """
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.generic import NameObject
+
+    reader = PdfReader(source)
+    writer = PdfWriter()
+    for i in pages if pages is not None else range(len(reader.pages)):
+        writer.add_page(reader.pages[i])
+    seen: set[int] = set()
+    for page in writer.pages:
+        resources = page.get("/Resources")
+        fonts = resources.get_object().get("/Font") if resources else None
+        for ref in (fonts.get_object().values() if fonts else []):
+            font = ref.get_object()
+            if id(font) not in seen:
+                seen.add(id(font))
+                font.pop(NameObject("/ToUnicode"), None)
+                for descendant in font.get("/DescendantFonts", []):
+                    descendant.get_object().pop(NameObject("/ToUnicode"), None)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()

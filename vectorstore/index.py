@@ -43,7 +43,7 @@ from paperchat.vectorstore.embed import VectorCache, make_embedder
 from paperchat.vectorstore.errors import EmbedderMismatchError, IndexUnavailableError, PaperchatError
 from paperchat.vectorstore.guard import GuardedCollection, SharedExclusiveLock
 from paperchat.vectorstore.settings import Settings
-from paperchat.vectorstore.types import Chunk, DocumentRecord, ParsedDocument
+from paperchat.vectorstore.types import Chunk, DocumentRecord, ParsedDocument, page_ranges, parse_page_ranges
 
 _DOCS_SUFFIX = "__documents"
 #: Reference-list chunks: text and metadata only, searched by keyword (BM25), never embedded.
@@ -130,6 +130,7 @@ def _records_from_get(result: dict[str, Any]) -> list[DocumentRecord]:
                 path=str(meta.get("path", "")),
                 kind=str(meta.get("kind", "")),
                 status=str(meta.get("status", "complete")),
+                ocr_pages=parse_page_ranges(str(meta.get("ocr_pages", ""))),
             )
         )
     return records
@@ -328,6 +329,8 @@ class PaperIndex:
         }
         if parsed.doi:
             meta["doi"] = parsed.doi
+        if parsed.ocr_pages:
+            meta["ocr_pages"], meta["ocr_engine"] = page_ranges(parsed.ocr_pages), parsed.ocr_engine
         self._docs.upsert(ids=[parsed.doc_id], metadatas=[meta], embeddings=[[1.0]])
         # Chunks left by an interrupted earlier run of this same document go first.
         self._chunks.delete(where={"doc_id": parsed.doc_id})

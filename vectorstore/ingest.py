@@ -48,6 +48,7 @@ class FileResult:
     chunks: int = 0
     reason: str = ""
     seconds: float = 0.0
+    ocr_pages: list[int] = field(default_factory=list)  # pages read by OCR
 
 
 @dataclass(slots=True)
@@ -90,7 +91,7 @@ class IndexReport:
             "seconds": round(self.seconds, 3),
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
             "files": [
-                {k: getattr(r, k) for k in ("path", "status", "doc_id", "title", "pages", "chunks", "reason")}
+                {k: getattr(r, k) for k in ("path", "status", "doc_id", "title", "pages", "chunks", "reason", "ocr_pages")}
                 for r in self.results
             ],
         }
@@ -167,6 +168,7 @@ def parse_job(index: PaperIndex) -> ParseJob:
         chunk_overlap=settings.chunk_overlap,
         tokenizer_path=tokenizer,
         embedder_max_tokens=int(getattr(index.embedder, "max_tokens", 8191)),
+        ocr=settings.ocr,
     )
 
 
@@ -252,7 +254,8 @@ def index_paths(
                 known.pop(older.id)  # a later file with that content is indexed again, not "unchanged"
                 status = "replaced"
             complete_at[resolved] = [record]
-            result = FileResult(str(path), status, record.id, record.title, record.pages, record.chunks)
+            result = FileResult(str(path), status, record.id, record.title, record.pages, record.chunks,
+                                ocr_pages=record.ocr_pages)
             report.results.append(result)
             notify(result)
             continue
@@ -321,4 +324,4 @@ def _store(
     done = time.perf_counter()
     report.timings["store"] += done - t1
     return FileResult(doc.path, status, doc.doc_id, doc.title, doc.n_pages, len(chunks),
-                      seconds=done - t0 + parsed.parse_s + parsed.chunk_s)
+                      seconds=done - t0 + parsed.parse_s + parsed.chunk_s, ocr_pages=doc.ocr_pages)
