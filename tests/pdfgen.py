@@ -158,3 +158,34 @@ def without_unicode_maps(source: str, pages: list[int] | None = None) -> bytes:
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
+
+
+_LIGATURE_CODES = {"\ufb01": b"\xae", "\ufb02": b"\xaf"}  # Helvetica's fi and fl glyphs, by /Differences
+
+
+def layout_pdf(pages: list[list[tuple[float, float, str]]], font_size: int = 10) -> bytes:
+    """A PDF with each string drawn at (x, y) points, Helvetica, A4: for two-column layouts and line breaks.
+
+    The ligature characters "ﬁ" and "ﬂ" are drawn with the font's fi and fl glyphs (as TeX sets them).
+    """
+    objects: list[bytes] = [b"", b""]  # the catalog and the page tree, filled below
+    objects.append(
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding "
+        b"<< /Type /Encoding /BaseEncoding /WinAnsiEncoding /Differences [174 /fi /fl] >> >>"
+    )
+    kids = []
+    for items in pages:
+        ops = [b"BT"]
+        for x, y, text in items:
+            raw = b"".join(_LIGATURE_CODES.get(ch) or ch.encode("cp1252") for ch in text)
+            raw = raw.replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)")
+            ops.append(b"/F1 %d Tf 1 0 0 1 %.2f %.2f Tm (" % (font_size, x, y) + raw + b") Tj")
+        ops.append(b"ET")
+        stream = b"\n".join(ops)
+        objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
+        objects.append(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 3 0 R >> >> "
+                       b"/Contents %d 0 R >>" % len(objects))
+        kids.append(len(objects))
+    objects[0] = b"<< /Type /Catalog /Pages 2 0 R >>"
+    objects[1] = b"<< /Type /Pages /Kids [" + b" ".join(b"%d 0 R" % k for k in kids) + b"] /Count %d >>" % len(kids)
+    return assemble(objects, 1)
