@@ -48,6 +48,7 @@ OCR_GAIN = 0.15
 #: More text than this in one PDF is refused: 2,000 dense pages hold about 10 million characters.
 MAX_TEXT_CHARS = 30_000_000
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _DOI = re.compile(r"\b(10\.\d{4,9}/[^\s\"<>|,;]+)", re.I)
 
 
@@ -110,8 +111,11 @@ def _plausible_metadata_title(title: str) -> bool:
 
 
 def page_needs_ocr(raw: str) -> str | None:
-    """Why a page's raw text layer is unusable ("no text layer", "garbage text layer"), or None if it is fine."""
-    text = clean_text(raw)
+    """Why a page's raw text layer is unusable ("no text layer", "garbage text layer"), or None if it is fine.
+
+    Judged on the raw text (cleaning first changes no page of the corpus's verdict and costs as much again).
+    """
+    text = _CONTROL.sub(" ", raw.replace("\ufffe", ""))  # pdfium's mark of a word hyphenated at a line end
     chars = len(re.sub(r"\s", "", text))
     if chars < MIN_CHARS_PER_PAGE:
         return "no text layer"

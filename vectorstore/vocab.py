@@ -70,4 +70,6 @@ def readable_share(text: str) -> float:
     chars = len(_SPACE.sub("", text))
     if not chars:
         return 0.0
-    return sum(len(w) for w in _LETTER_RUN.findall(text) if is_word(w)) / chars
+    words = _LETTER_RUN.findall(text)
+    known = {w for w in set(words) if is_word(w)}  # each distinct word looked up once
+    return sum(len(w) for w in words if w in known) / chars
