@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 
 from paperchat.vectorstore.pages import VIEW_DPI, highlighted_page, locate, render_page, source_note, text_key
 from tests.conftest import SAMPLE_DOCS
-from tests.pdfgen import layout_pdf
+from tests.pdfgen import layout_pdf, scanned_pdf
 
 SCALE = VIEW_DPI / 72
 PAGE_HEIGHT = 842
@@ -155,3 +156,18 @@ def test_page_out_of_range(tmp_path: Path) -> None:
     path = _pdf(tmp_path, [(LEFT, 800, "Some text.")])
     with pytest.raises(ValueError, match="page 2 is not in 1-1"):
         highlighted_page(path, 2)
+
+
+@pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract-ocr is not installed (.ci/run installs it)")
+def test_on_a_scanned_page_the_words_ocr_finds_stand_in(tmp_path: Path) -> None:
+    original = SAMPLE_DOCS / "younis2020_herbarium_plant_organs.pdf"
+    scan = tmp_path / "scan.pdf"
+    scan.write_bytes(scanned_pdf(str(original), [7]))
+    sentence = ("Due to the large image size and additional parameters of Faster R-CNN, a minibatch size of four "
+                "images per GPU (TITAN Xp) was selected for training the model.")
+    assert not highlighted_page(scan, 1, [sentence]).found  # no text layer to find it in
+    view = highlighted_page(scan, 1, [sentence], ocr=True)
+    truth = highlighted_page(original, 8, [sentence])  # the same page, by its text layer
+    assert view.found and len(view.boxes) == len(truth.boxes) == 2
+    for got, want in zip(view.boxes, truth.boxes, strict=True):
+        assert all(abs(a - b) < 12 for a, b in zip(got, want, strict=True)), (got, want)  # within a few pixels
