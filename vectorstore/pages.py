@@ -35,6 +35,12 @@ VIEW_DPI = 150
 MIN_COVERAGE = 0.6
 #: ... or when one matched piece is at least this long (a sentence continued on the next page).
 LONG_PIECE = 40
+#: A sentence cut by a page break is found when its start is within this many letters of the page's end
+#: (what follows is a running footer, a page number), or its end as close to the page's start; that part
+#: must be at least EDGE_PIECE letters and EDGE_SHARE of the sentence.
+PAGE_EDGE = 150
+EDGE_PIECE = 20
+EDGE_SHARE = 0.25
 #: Pieces shorter than this are not trusted (short letter runs occur anywhere on a page).
 MIN_PIECE = 12
 
@@ -157,13 +163,17 @@ def _common_prefix_near(rest: str, hay: str, after: int, end: int, gap: int = 3)
 
 
 def locate(sentence: str, page_text: str, within: tuple[int, int] | None = None) -> list[int]:
-    """Indices of the characters of ``page_text`` that make up ``sentence`` (empty if it is not there).
+    """Indices of the characters of ``page_text`` that make up ``sentence``, in order (empty if it is not there).
 
     Args:
         sentence: Text as paperchat shows it (cleaned; any spacing, hyphenation or ligatures).
         page_text: The page's raw characters.
         within: Prefer a match inside this span of ``page_text`` indices (the excerpt the sentence is from).
     """
+    return list(dict.fromkeys(_locate(sentence, page_text, within)))  # a ligature is one character for two letters
+
+
+def _locate(sentence: str, page_text: str, within: tuple[int, int] | None = None) -> list[int]:
     key, _ = text_key(sentence)
     hay, where = text_key(page_text)
     if not key:
@@ -177,8 +187,18 @@ def locate(sentence: str, page_text: str, within: tuple[int, int] | None = None)
     for lo, hi in ranges:
         spans = match_spans(key, hay, lo, hi)
         matched = sum(b - a for a, b in spans)
+        if len(key) < LONG_PIECE and matched < len(key):
+            continue  # a short sentence is found whole or not at all: its pieces would match anywhere
         if spans and (matched >= MIN_COVERAGE * len(key) or max(b - a for a, b in spans) >= LONG_PIECE):
             return [where[k] for a, b in spans for k in range(a, b)]
+    # a sentence running over a page break: its start ends this page, or its end begins it
+    edge, enough = PAGE_EDGE + len(key), max(EDGE_PIECE, EDGE_SHARE * len(key))
+    pos, length = _longest_prefix(key, hay, max(0, len(hay) - edge), len(hay))
+    if length >= enough and pos + length >= len(hay) - PAGE_EDGE:
+        return where[pos : pos + length]
+    pos, length = _longest_prefix(key[::-1], hay[::-1], max(0, len(hay) - edge), len(hay))
+    if length >= enough and pos + length >= len(hay) - PAGE_EDGE:
+        return where[len(hay) - pos - length : len(hay) - pos]
     return []
 
 

@@ -198,8 +198,11 @@ def _highlight_box(png: bytes) -> tuple[float, float, float, float]:
     image = Image.open(io.BytesIO(png)).convert("RGB")
     w, h = image.size
     pixels = image.load()
-    hits = [(x, y) for x in range(0, w, 2) for y in range(0, h, 2)
-            if (lambda r, g, b: r >= 200 and b <= 170 and r - g >= 25)(*pixels[x, y])]
+
+    def orange(r: int, g: int, b: int) -> bool:
+        return r >= 200 and b <= 170 and r - g >= 25
+
+    hits = [(x, y) for x in range(0, w, 2) for y in range(0, h, 2) if orange(*pixels[x, y])]
     assert len(hits) > 50, "no highlight drawn"
     xs, ys = sorted(x for x, _ in hits), sorted(y for _, y in hits)
     trim = len(hits) // 100  # a stray orange pixel of a figure does not move the box

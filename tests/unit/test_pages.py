@@ -76,11 +76,11 @@ def test_sentence_with_ligature_glyphs(tmp_path: Path) -> None:
     view = highlighted_page(path, 1, ["The final classifier was flagged as efficient by the reviewers."])
     assert view.found and len(view.boxes) == 2
     # a page whose text layer holds the ligature characters themselves, or an unmapped glyph (pdfium's "\r")
-    page = "The ﬁnal classi\ufb01er was \ufb02agged as efﬁcient.\r\nEvolu\ron of the model was slow."
+    page = "The ﬁnal classi\ufb01er was \ufb02agged as efﬁcient.\r\nEvolu\ron of the model was slow during the ﬁrst hundred epochs."
     found = locate("The final classifier was flagged as efficient.", page)
     assert found[0] == 0 and found[-1] == page.index("efﬁcient") + len("efﬁcient") - 1
-    found = locate("Evolution of the model was slow.", page)
-    assert "".join(page[i] for i in found) == "Evoluonofthemodelwasslow"
+    found = locate("Evolution of the model was slow during the first hundred epochs.", page)
+    assert "".join(page[i] for i in found) == "Evoluonofthemodelwasslowduringtheﬁrsthundredepochs"
 
 
 def test_sentence_hyphenated_across_lines(tmp_path: Path) -> None:
@@ -117,8 +117,8 @@ def test_highlight_is_drawn_where_the_boxes_are(tmp_path: Path) -> None:
                if view.image.getpixel((x, y)) != plain.getpixel((x, y))]
     assert changed
     assert all(left - 6 <= x <= right + 6 and top - 6 <= y <= bottom + 6 for x, y in changed)
-    r, g, b = view.image.getpixel((int(left + 3), int(top + 3)))
-    assert r > 200 and b < 200  # orange-tinted
+    red, _, blue = view.image.getpixel((int(left + 3), int(top + 3)))
+    assert red > 200 and blue < 200  # orange-tinted
 
 
 def test_a_sentence_not_on_the_page_is_not_drawn(tmp_path: Path) -> None:
@@ -171,3 +171,12 @@ def test_on_a_scanned_page_the_words_ocr_finds_stand_in(tmp_path: Path) -> None:
     assert view.found and len(view.boxes) == len(truth.boxes) == 2
     for got, want in zip(view.boxes, truth.boxes, strict=True):
         assert all(abs(a - b) < 12 for a, b in zip(got, want, strict=True)), (got, want)  # within a few pixels
+
+
+def test_sentence_over_a_page_break_is_found_on_both_pages() -> None:
+    sentence = "The precision metrics evaluated on the predicted organs on the test subset are shown in Table 2."
+    page8 = "Earlier text of the page. The precision metrics evaluated on the\npredicted organs on the test\nBiodiversity Data Journal 8"
+    page9 = "Younis S et al 9\nsubset are shown in Table 2. Table 2 lists them.\nMore text follows on this page, far more than before."
+    assert "".join(page8[i] for i in locate(sentence, page8)) == "Theprecisionmetricsevaluatedonthepredictedorgansonthetest"
+    assert "".join(page9[i] for i in locate(sentence, page9)) == "subsetareshowninTable2"
+    assert locate("The precision of the detector was low on stems.", page8) == []  # a shared start is not enough
