@@ -64,16 +64,32 @@ class OcrPage:
     height: int = 0
 
     def title(self) -> str:
-        """The line(s) with the tallest letters in the top half of the page: the title, on a first page."""
-        lines: dict[int, list[OcrWord]] = {}
+        """The lines set in the largest type in the top half of the page, the largest and the lines right
+        around it that are nearly as large: the title, on a first page."""
+        lines: dict[int, list[float]] = {}
         for w in self.words:
-            if w.box[1] < self.height / 2:
-                lines.setdefault(w.line, []).append(w)
-        sized = {n: sorted(w.box[3] - w.box[1] for w in ws)[len(ws) // 2] for n, ws in lines.items() if len(ws) >= 2}
+            if w.box[1] < self.height / 2 and sum(c.isalpha() for c in w.text) >= 2:
+                lines.setdefault(w.line, []).append(_type_size(w))
+        sized = {n: sorted(sizes)[(len(sizes) - 1) // 2] for n, sizes in lines.items() if len(sizes) >= 2}
         if not sized:
             return ""
-        tallest = max(sized.values())
-        return " ".join(" ".join(w.text for w in lines[n]) for n in sorted(sized) if sized[n] >= 0.9 * tallest)
+        top = max(sized, key=sized.__getitem__)
+        first = last = top
+        while sized.get(first - 1, 0) >= 0.85 * sized[top]:
+            first -= 1
+        while sized.get(last + 1, 0) >= 0.85 * sized[top]:
+            last += 1
+        return " ".join(w.text for w in self.words if first <= w.line <= last)
+
+
+def _type_size(word: OcrWord) -> float:
+    """A word's type size from its box height: letters with ascenders (or capitals, digits) and descenders
+    make the box taller than its neighbours' in the same type ("scans" is shorter than "deep")."""
+    text = word.text
+    high = any(c.isupper() or c.isdigit() or c in "bdfhiklt" for c in text)
+    low = any(c in "gjpqy" for c in text)
+    share = {(False, False): 0.5, (True, False): 0.72, (False, True): 0.7, (True, True): 0.92}[(high, low)]
+    return (word.box[3] - word.box[1]) / share
 
 
 class OcrEngine(Protocol):
