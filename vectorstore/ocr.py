@@ -38,6 +38,8 @@ OCR_DPI = 300
 MAX_PIXELS = 40_000_000
 #: Words read with less confidence than this (tesseract's 0-100) are dropped: specks and rules.
 MIN_CONFIDENCE = 20
+#: A grayscale page image with no pixel darker than this is blank: it is not sent to the engine.
+BLANK_LEVEL = 200
 INSTALL_HINT = "install Debian's tesseract-ocr (apt-get install tesseract-ocr)"
 
 
@@ -212,6 +214,12 @@ def render_for_ocr(page: Any, dpi: int = OCR_DPI) -> Any:
     return page.render(scale=scale, grayscale=True).to_pil()
 
 
+def _done(page: OcrPage) -> Future[OcrPage]:
+    future: Future[OcrPage] = Future()
+    future.set_result(page)
+    return future
+
+
 def ocr_pages(
     pdf: Any,
     numbers: Sequence[int],
@@ -232,7 +240,10 @@ def ocr_pages(
         pending: list[tuple[int, Future[OcrPage]]] = []
         for number in numbers:
             image = render(pdf[number], dpi)
-            pending.append((number, pool.submit(engine.read, image)))
+            if image.getextrema()[0] >= BLANK_LEVEL:  # nothing drawn darker than paper: a blank page
+                pending.append((number, _done(OcrPage("", [], image.width, image.height))))
+            else:
+                pending.append((number, pool.submit(engine.read, image)))
             del image
             while len(pending) >= 2 * workers:
                 done, future = pending.pop(0)

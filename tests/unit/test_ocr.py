@@ -163,3 +163,10 @@ def test_tesseract_reads_pages_whose_fonts_lack_a_unicode_map(tmp_path: Path) ->
     text = " ".join(doc.pages[0].text.split()).lower()  # small capitals come out in either case
     assert "the ml pipeline was written in python v.2.7.12" in text
     assert "for audio processing" in text
+
+
+def test_blank_pages_are_not_sent_to_the_engine(tmp_path: Path) -> None:
+    blank = _write(tmp_path / "blank.pdf", make_pdf([[""], METHODS_LINES]))  # page 1 draws nothing
+    engine = ScriptedEngine("never used")
+    doc = parse_file(blank, ocr_engine=engine)
+    assert engine.calls == 0 and doc.ocr_pages == []
