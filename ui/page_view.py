@@ -69,7 +69,7 @@ def show_on_page(c: Citation, key: str) -> bool:
         return False
     sentences = sentences_to_mark(c)
     ocr_pages = set(getattr(record, "ocr_pages", []) or [])
-    state = f"page-{key}"
+    state = f"page-{key}-{c.doc_id}-{c.page}"  # the page shown; a new chat's sources start at their own pages
     try:
         if state not in st.session_state:
             with st.spinner("Finding the passage on the page..."):
