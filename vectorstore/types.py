@@ -65,10 +65,11 @@ class DocumentRecord:
     chunks: int
     sha256: str
     doi: str | None = None
-    path: str = ""
-    kind: str = ""
+    path: str = ""  # where it was found last (its first existing path)
+    paths: list[str] = field(default_factory=list)  # every current path of this content
+    kind: str = ""  # "pdf", "markdown", "text", or "langchain" (texts added through the VectorStore API)
     status: str = "complete"  # "partial" while its chunks are being written
-    extra: dict[str, str] = field(default_factory=dict)
+    rev: int = 0  # changes whenever the document's chunks or names change
 
     def to_dict(self) -> dict[str, object]:
         """JSON-friendly view (``paperchat list --json``)."""
@@ -80,4 +81,6 @@ class DocumentRecord:
             "chunks": self.chunks,
             "doi": self.doi,
             "sha256": self.sha256,
+            "kind": self.kind,
+            "paths": self.paths,
         }
