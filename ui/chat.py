@@ -201,16 +201,13 @@ if question := st.chat_input("Ask a question about the papers"):
         def stream() -> Any:
             for piece in res["chain"].stream(request):
                 pieces.append(piece)
-                if piece.answer and not piece.final:
-                    yield safe_markdown(piece.answer)
+                if piece.delta:
+                    yield safe_markdown(piece.delta)
 
         try:
             with slot.container():
                 st.write_stream(stream())
-            result = pieces[0]
-            for piece in pieces[1:]:
-                result = result + piece
-            turn.result = result
+            turn.result = pieces[-1]  # each piece is the whole result so far; the last one is checked
         except PaperchatError as exc:
             turn.error = str(exc)
         except Exception as exc:  # noqa: BLE001 - the chat stays usable; no traceback on the page

@@ -67,10 +67,11 @@ class DocumentRecord:
     chunks: int
     sha256: str
     doi: str | None = None
-    path: str = ""
-    kind: str = ""
+    path: str = ""  # where it was found last (its first existing path)
+    paths: list[str] = field(default_factory=list)  # every current path of this content
+    kind: str = ""  # "pdf", "markdown", "text", or "langchain" (texts added through the VectorStore API)
     status: str = "complete"  # "partial" while its chunks are being written
-    extra: dict[str, str] = field(default_factory=dict)
+    rev: int = 0  # changes whenever the document's chunks or names change
     ocr_pages: list[int] = field(default_factory=list)  # pages whose text was read by OCR (1-based)
 
     def to_dict(self) -> dict[str, object]:
@@ -83,6 +84,8 @@ class DocumentRecord:
             "chunks": self.chunks,
             "doi": self.doi,
             "sha256": self.sha256,
+            "kind": self.kind,
+            "paths": self.paths,
             "ocr_pages": self.ocr_pages,
         }
 

@@ -262,3 +262,34 @@ def test_hostile_model_output_renders_inert(browser: Any, tmp_path: Path) -> Non
             assert [u for u in seen if not u.startswith(url) and not u.startswith("data:")] == []
             context.close()
 
+
+def test_the_page_keeps_answering_after_another_process_deletes_a_paper(browser: Any, tmp_path: Path) -> None:
+    papers = [SAMPLE_DOCS / "tang2018_neural_language_model_tradeoffs.md", SAMPLE_DOCS / "rammer2019_bark_beetle_outbreaks.pdf"]
+    with running_ui(tmp_path, papers) as url:
+        context = browser.new_context(viewport={"width": 1400, "height": 1100})
+        page = context.new_page()
+        page.goto(url)
+        page.get_by_placeholder(ASK).wait_for(timeout=120_000)
+        messages = page.locator('[data-testid="stChatMessage"]')
+
+        def ask_and_wait(question: str, n_answers: int) -> None:
+            box = page.get_by_placeholder(ASK)
+            box.fill(question)
+            box.press("Enter")
+            answer = messages.nth(2 * n_answers - 1)
+            answer.get_by_text("Sources: pick a number").or_(answer.get_by_text("do not answer this")).or_(
+                answer.get_by_text("Something went wrong")).first.wait_for(timeout=120_000)
+
+        ask_and_wait("Which GPU were the QRNNs trained on?", 1)  # the app's store now holds that paper's vectors
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PAPERCHAT_", "OPENAI_"))}
+        subprocess.run(paperchat_command("delete", "tang2018_neural_language_model_tradeoffs.md", "--db", str(tmp_path / "db")),
+                       env=env, check=True, capture_output=True, timeout=300)
+        for n in (2, 3):  # questions that reach the deleted paper's chunks
+            ask_and_wait("Which GPU were the QRNNs trained on?", n)
+        shot(page, "after-delete-elsewhere")
+        assert messages.count() == 6
+        text = page.locator("body").inner_text()
+        assert "Something went wrong" not in text
+        last = messages.last.inner_text()
+        assert "tang2018_neural_language_model_tradeoffs.md" not in last  # a deleted paper is not cited
+        context.close()
