@@ -302,10 +302,11 @@ def _tasks_from_args(args: argparse.Namespace, index: Any) -> list[Any]:
         return tasks
     if not args.questions:
         raise PaperchatError("Give the questions: --questions FILE (one per line), or --ids FILE (JSONL).")
+    questions = read_questions(args.questions)  # a bad file is reported before anything else
     papers = [index.resolve(ref) for ref in args.paper] if args.paper else index.list_documents()
     if not papers:
         raise PaperchatError("No papers to ask: index some first (paperchat index PATH...).")
-    return tasks_for(read_questions(args.questions), papers)
+    return tasks_for(questions, papers)
 
 
 def _run_extraction_with_progress(retriever: Any, chain: Any, tasks: list[Any], out: Path, quiet: bool, concurrency: int) -> Any:
@@ -573,13 +574,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``paperchat`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    for name in ("question", "query"):  # an empty question is a usage error, not one for the chain
+        if isinstance(getattr(args, name, None), str) and not getattr(args, name).strip():
+            parser.error(f"the {name} is empty: paperchat {args.command} \"your {name}\"")
     try:
+        if args.command == "extract":
+            from paperchat.extract import check_output
+
+            check_output(args.out)
         return int(args.func(args))
     except ValidationError as exc:
         for problem in exc.errors():
             field = str(problem["loc"][0]) if problem["loc"] else "?"
+            message = str(problem["msg"]).removeprefix("Value error, ")
             print(
-                f"paperchat: error: invalid setting {field} (PAPERCHAT_{field.upper()} or its flag): {problem['msg']}",
+                f"paperchat: error: invalid setting {field} (PAPERCHAT_{field.upper()} or its flag): {message}",
                 file=sys.stderr,
             )
         return EXIT_ERROR
@@ -587,7 +596,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"paperchat: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except OSError as exc:  # a file the user named cannot be read or written
-        print(f"paperchat: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"paperchat: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("paperchat: interrupted; what was already indexed is kept.", file=sys.stderr)
