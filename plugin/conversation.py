@@ -106,18 +106,22 @@ def history_pairs(turns: list[Turn]) -> list[tuple[str, str]]:
 
 
 def transcript_markdown(turns: list[Turn], title: str = "paperchat conversation") -> str:
-    """The conversation as a Markdown document: each question, its answer and its numbered sources."""
+    """The conversation as a Markdown document: each question, its answer and its numbered sources.
+
+    Questions, answers, titles and excerpts are escaped as on the page (:func:`safe_markdown`): opened in a
+    Markdown viewer, a paper's ``<img onerror=...>`` or remote image link stays text and loads nothing.
+    """
     lines = [f"# {title}", ""]
     for i, turn in enumerate(turns, start=1):
-        lines += [f"## {i}. {turn.question}", "", f"_{turn.asked_at}_", ""]
+        lines += [f"## {i}. {safe_markdown(turn.question)}", "", f"_{turn.asked_at}_", ""]
         if turn.error:
-            lines += [f"**Error:** {turn.error}", ""]
+            lines += [f"**Error:** {safe_markdown(turn.error)}", ""]
             continue
         result = turn.result
         if result is None:
             continue
-        mode = "extractive (quoted from the papers, no LLM)" if result.mode == "extractive" else result.mode
-        lines += [f"**Answer** ({mode}):", "", result.answer, ""]
+        mode = "extractive (quoted from the papers, no LLM)" if result.mode == "extractive" else safe_markdown(result.mode)
+        lines += [f"**Answer** ({mode}):", "", safe_markdown(result.answer), ""]
         if result.abstained:
             lines += ["The indexed papers do not answer this.", ""]
             continue
@@ -129,5 +133,5 @@ def transcript_markdown(turns: list[Turn], title: str = "paperchat conversation"
             if c.supported is False:
                 flags.append("flagged: does not support the sentence citing it")
             note = f" ({'; '.join(flags)})" if flags else ""
-            lines += [f"- {source_label(c)}{note}", f"  > {' '.join(c.text.split())}", ""]
+            lines += [f"- {safe_markdown(source_label(c))}{note}", f"  > {safe_markdown(' '.join(c.text.split()))}", ""]
     return "\n".join(lines).rstrip() + "\n"

@@ -80,14 +80,15 @@ def show_turn(i: int, turn: Turn) -> None:
 
 def index_uploads(res: dict[str, Any], files: list[Any]) -> None:
     from paperchat.vectorstore.ingest import index_paths
-    from paperchat.vectorstore.uploads import save_upload
+    from paperchat.vectorstore.uploads import UploadBatch
 
     settings: Settings = res["settings"]
     folder = Path(settings.db) / "uploads" if not settings.uses_server else Path(tempfile.gettempdir()) / "paperchat-uploads"
+    batch = UploadBatch(folder, int(settings.max_file_mb * 1_000_000))
     saved, messages = [], []
     for f in files:
         try:
-            saved.append(save_upload(f.name, f.getvalue(), folder, int(settings.max_file_mb * 1_000_000)))
+            saved.append(batch.save(f.name, f.getvalue()))
         except PaperchatError as exc:
             messages.append(("error", f"{f.name}: {getattr(exc, 'reason', exc)}"))
     if saved:
@@ -103,10 +104,12 @@ def index_uploads(res: dict[str, Any], files: list[Any]) -> None:
                 report = index_paths(res["index"], saved, progress=advanced)
         except IndexBusyError as exc:
             bar.empty()
+            batch.discard()  # nothing was indexed: the files go too
             st.session_state.upload_report = [("error", str(exc))]
             st.session_state.uploader += 1
             return
         bar.empty()
+        batch.discard(r.path for r in report.results if r.status == "failed")
         for r in report.results:
             name = Path(r.path).name
             if r.status == "failed":

@@ -79,6 +79,7 @@ def test_upload_bad_and_good_files(app: AppTest, sample_index: Any) -> None:
     assert len(sample_index.list_documents()) == before + 1
     uploaded = Path(sample_index.settings.db) / "uploads" / "escape.pdf"
     assert uploaded.exists()  # inside the upload folder, whatever the name said
+    assert not (uploaded.parent / "empty.pdf").exists()  # a file that failed to index is not kept
     # tidy up the shared index for the other tests
     sample_index.delete_document(next(d.id for d in sample_index.list_documents() if d.file == "escape.pdf"))
 
@@ -124,6 +125,7 @@ def test_upload_while_another_writer_holds_the_index_says_it_is_busy(sample_inde
     assert not at.exception
     assert any("busy" in e.value and "Try again" in e.value for e in at.error)
     assert len(sample_index.list_documents()) == before
+    assert not (Path(sample_index.settings.db) / "uploads" / "busy.pdf").exists()  # not indexed, not kept
 
 
 def test_chroma_server_that_stops_is_a_message_and_the_page_recovers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
