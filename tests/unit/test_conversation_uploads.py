@@ -102,3 +102,86 @@ def test_uploads_that_fail_to_index_are_removed_again(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["good.md", "kept.md"]
     batch.discard()  # the index was busy: everything this batch saved goes
     assert [p.name for p in tmp_path.iterdir()] == ["kept.md"]
+
+
+class _RecordingChain:
+    """A chain that streams its answer in two pieces and records the requests it got."""
+
+    def __init__(self, fail: Exception | None = None) -> None:
+        self.requests: list[dict] = []
+        self.fail = fail
+
+    def stream(self, request: dict):  # noqa: ANN201 - a generator of QAResult pieces
+        self.requests.append(request)
+        if self.fail is not None:
+            raise self.fail
+        # as the chain streams: each chunk is the whole result so far, the last one final
+        first = f"About {request['question']}"
+        yield QAResult(answer=first, delta=first, mode="extractive")
+        yield QAResult(answer=first + " [1].", delta=" [1].", mode="extractive")
+        yield QAResult(answer=first + " [1].", delta="", final=True, mode="extractive")
+
+
+def test_questions_are_answered_one_at_a_time_in_order_with_their_history() -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from paperchat.conversation import answer_next
+
+    chain, lock = _RecordingChain(), threading.Lock()
+    turns = [Turn("Which GPU?", papers=["d1"], k=4), Turn("And which optimizer?"), Turn("Which loss?")]
+    with ThreadPoolExecutor(2) as pool:
+        answered = []
+        while (current := answer_next(turns, chain, pool, lock)) is not None:
+            turn, job = current
+            assert answer_next(turns, chain, pool, lock) == (turn, job)  # one job per question, however often asked
+            job.done.wait()
+            assert job.partial_answer == f"About {turn.question} [1]."
+            job.settle(turn)
+            answered.append(turn.question)
+    assert answered == ["Which GPU?", "And which optimizer?", "Which loss?"]
+    assert [r["question"] for r in chain.requests] == answered  # each asked once, in order
+    assert chain.requests[0] == {"question": "Which GPU?", "papers": ["d1"], "chat_history": [], "k": 4}
+    assert chain.requests[2]["chat_history"] == [("Which GPU?", "About Which GPU? [1]."),
+                                                  ("And which optimizer?", "About And which optimizer? [1].")]
+    assert all(t.answered and t.result.answer.endswith("[1].") and t.job is None for t in turns)
+
+
+def test_two_page_runs_at_once_start_one_job() -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from paperchat.conversation import answer_next
+
+    chain, lock, turns = _RecordingChain(), threading.Lock(), [Turn("Which GPU?")]
+    with ThreadPoolExecutor(2) as pool:
+        barrier = threading.Barrier(8)
+        jobs = []
+
+        def page_run() -> None:
+            barrier.wait()
+            jobs.append(answer_next(turns, chain, pool, lock)[1])
+
+        runs = [threading.Thread(target=page_run) for _ in range(8)]
+        for run in runs:
+            run.start()
+        for run in runs:
+            run.join()
+        jobs[0].done.wait()
+    assert len({id(j) for j in jobs}) == 1 and len(chain.requests) == 1
+
+
+def test_a_failed_answer_becomes_the_turns_error() -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from paperchat.conversation import answer_next
+    from paperchat.vectorstore.errors import LLMError
+
+    for failure, shown in ((LLMError("The endpoint failed with HTTP 500."), "HTTP 500"), (ValueError("x"), "(ValueError)")):
+        turns = [Turn("Which GPU?")]
+        with ThreadPoolExecutor(1) as pool:
+            turn, job = answer_next(turns, _RecordingChain(fail=failure), pool, threading.Lock())
+            job.done.wait()
+        job.settle(turn)
+        assert turn.answered and turn.result is None and shown in turn.error
