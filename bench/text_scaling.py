@@ -36,7 +36,6 @@ def main() -> None:
 
     from paperchat.vectorstore.chunk import chunk_document
     from paperchat.vectorstore.parse import parse_file
-
     from paperchat.vectorstore.tokens import count_tokens
     from paperchat.vectorstore.vocab import english_words
 

@@ -162,7 +162,9 @@ class AnswerJob:
         turn.job = None
 
 
-def answer_next(turns: list[Turn], chain: Any, executor: Executor, lock: threading.Lock) -> tuple[Turn, AnswerJob] | None:
+def answer_next(
+    turns: list[Turn], chain: Any, executor: Executor, lock: threading.Lock
+) -> tuple[Turn, AnswerJob] | None:
     """The first unanswered turn and its job, started now if it has none: questions are answered one at a
     time, in the order asked, each with the answers before it as its chat history. ``None`` when every
     turn is answered. ``lock`` makes this safe when two runs of the page call it at once."""
@@ -171,7 +173,9 @@ def answer_next(turns: list[Turn], chain: Any, executor: Executor, lock: threadi
             if turn.answered:
                 continue
             if turn.job is None:
-                request = {"question": turn.question, "papers": list(turn.papers), "chat_history": history_pairs(turns[:i])}
+                request = {
+                    "question": turn.question, "papers": list(turn.papers), "chat_history": history_pairs(turns[:i])
+                }
                 if turn.k is not None:
                     request["k"] = turn.k
                 turn.job = AnswerJob(chain, request, executor)
@@ -194,7 +198,9 @@ def transcript_markdown(turns: list[Turn], title: str = "paperchat conversation"
         result = turn.result
         if result is None:
             continue
-        mode = "extractive (quoted from the papers, no LLM)" if result.mode == "extractive" else safe_markdown(result.mode)
+        mode = safe_markdown(result.mode)
+        if result.mode == "extractive":
+            mode = "extractive (quoted from the papers, no LLM)"
         lines += [f"**Answer** ({mode}):", "", safe_markdown(result.answer), ""]
         if result.abstained:
             lines += ["The indexed papers do not answer this.", ""]

@@ -88,7 +88,9 @@ def _json_lines(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise PaperchatError(f"{path}, line {i}: not valid JSON ({exc.msg}); each line must be one JSON object") from None
+            raise PaperchatError(
+                f"{path}, line {i}: not valid JSON ({exc.msg}); each line must be one JSON object"
+            ) from None
         if not isinstance(row, dict):
             raise PaperchatError(f"{path}, line {i}: a JSON {type(row).__name__}, not an object with named fields")
         rows.append((i, row))
@@ -104,7 +106,8 @@ def read_questions(path: str | Path) -> list[str]:
     elif path.suffix.lower() == ".csv":
         reader = csv.DictReader(io.StringIO(text, newline=""))
         if "question" not in (reader.fieldnames or []):
-            raise PaperchatError(f"{path}: no 'question' column (columns: {', '.join(reader.fieldnames or []) or 'none'})")
+            columns = ", ".join(reader.fieldnames or []) or "none"
+            raise PaperchatError(f"{path}: no 'question' column (columns: {columns})")
         questions = [row["question"] for row in reader if row.get("question")]
     else:
         questions = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]

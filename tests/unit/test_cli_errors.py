@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -40,23 +39,25 @@ def _files(tmp: Path) -> dict[str, Path]:
     return out
 
 
-CASES: dict[str, tuple[Callable[[dict[str, Path]], list[str]], str]] = {
-    "binary questions": (lambda f: ["extract", "--questions", str(f["binary"]), "--out", "o.jsonl"], "binary data, not a text file"),
-    "ids line not JSON": (lambda f: ["extract", "--ids", str(f["ids"]), "--out", "o.jsonl"], "ids.jsonl, line 2: not valid JSON"),
-    "ids line not an object": (lambda f: ["extract", "--ids", str(f["ids list"]), "--out", "o.jsonl"], "line 1: a JSON list"),
-    "out is a PDF": (lambda f: ["extract", "--questions", str(f["questions"]), "--out", str(f["pdf"])], "not '.pdf'"),
-    "out is a cp1252 CSV": (lambda f: ["extract", "--questions", str(f["questions"]), "--out", str(f["cp1252 csv"])], "not UTF-8"),
-    "out is another CSV": (lambda f: ["extract", "--questions", str(f["questions"]), "--out", str(f["other csv"])], "not paperchat's results"),
-    "out is another JSONL": (lambda f: ["extract", "--questions", str(f["questions"]), "--out", str(f["other jsonl"])], "not paperchat's results"),
-    "out is a device": (lambda f: ["extract", "--questions", str(f["questions"]), "--out", str(f["device"])], "not a regular file"),
-    "out is /dev/full": (lambda f: ["extract", "--questions", str(f["questions"]), "--out", "/dev/full"], "results are written as .jsonl or .csv"),
-    "out is xlsx": (lambda f: ["extract", "--questions", str(f["questions"]), "--out", "x.xlsx"], "written as .jsonl or .csv (chosen by the extension), not '.xlsx'"),
-    "out is notes": (lambda f: ["extract", "--questions", str(f["questions"]), "--out", str(f["notes"])], "not '.txt'"),
-    "embedder unknown": (lambda f: ["list", "--embedder", "bogus"], "unknown embedder 'bogus': use 'minilm', 'minilm-int8' or 'openai:<model name>'"),
-    "collection too short": (lambda f: ["list", "--collection", "a"], "'a' is not a collection name Chroma accepts: use 3-512"),
-    "collection with a slash": (lambda f: ["search", "x", "--collection", "my/papers"], "not a collection name"),
-    "db is a file": (lambda f: ["list", "--db", str(f["notes"])], "is a file, not a folder"),
-    "openai embedder without a key": (lambda f: ["list", "--embedder", "openai:text-embedding-3-small"], "needs OPENAI_API_KEY"),
+ASK_ALL = ["extract", "--questions", "{questions}", "--out"]
+#: argv ("{name}" is the path of that input file) and what the error line says
+CASES: dict[str, tuple[list[str], str]] = {
+    "binary questions": (["extract", "--questions", "{binary}", "--out", "o.jsonl"], "binary data, not a text file"),
+    "ids line not JSON": (["extract", "--ids", "{ids}", "--out", "o.jsonl"], "ids.jsonl, line 2: not valid JSON"),
+    "ids line not an object": (["extract", "--ids", "{ids list}", "--out", "o.jsonl"], "line 1: a JSON list"),
+    "out is a PDF": ([*ASK_ALL, "{pdf}"], "not '.pdf'"),
+    "out is a cp1252 CSV": ([*ASK_ALL, "{cp1252 csv}"], "not UTF-8"),
+    "out is another CSV": ([*ASK_ALL, "{other csv}"], "not paperchat's results"),
+    "out is another JSONL": ([*ASK_ALL, "{other jsonl}"], "not paperchat's results"),
+    "out is a device": ([*ASK_ALL, "{device}"], "not a regular file"),
+    "out is /dev/full": ([*ASK_ALL, "/dev/full"], "results are written as .jsonl or .csv"),
+    "out is xlsx": ([*ASK_ALL, "x.xlsx"], "written as .jsonl or .csv (chosen by the extension), not '.xlsx'"),
+    "out is notes": ([*ASK_ALL, "{notes}"], "not '.txt'"),
+    "embedder unknown": (["list", "--embedder", "bogus"], "unknown embedder 'bogus': use 'minilm', 'minilm-int8' or"),
+    "collection too short": (["list", "--collection", "a"], "'a' is not a collection name Chroma accepts: use 3-512"),
+    "collection with a slash": (["search", "x", "--collection", "my/papers"], "not a collection name"),
+    "db is a file": (["list", "--db", "{notes}"], "is a file, not a folder"),
+    "openai embedder without a key": (["list", "--embedder", "openai:text-embedding-3-small"], "needs OPENAI_API_KEY"),
 }
 
 
@@ -64,10 +65,10 @@ CASES: dict[str, tuple[Callable[[dict[str, Path]], list[str]], str]] = {
 def test_one_clear_line_and_no_traceback(
     case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    make_argv, expected = CASES[case]
+    template, expected = CASES[case]
     files = _files(tmp_path)
     monkeypatch.chdir(tmp_path)
-    argv = make_argv(files)
+    argv = [str(files[a[1:-1]]) if a.startswith("{") else a for a in template]
     if "--db" not in argv:
         argv += ["--db", str(tmp_path / "db")]
     code = main(argv)
@@ -88,7 +89,9 @@ def test_empty_question_is_a_usage_error(argv: list[str], tmp_path: Path, capsys
     assert err.startswith("usage: paperchat") and "is empty" in err.splitlines()[-1]
 
 
-def test_openai_embedder_at_a_dead_endpoint(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_openai_embedder_at_a_dead_endpoint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{free_port()}/v1")
     code = main(["list", "--embedder", "openai:x", "--db", str(tmp_path / "db"), "--collection", "remote"])
     err = capsys.readouterr().err

@@ -96,7 +96,8 @@ def test_uploads_that_fail_to_index_are_removed_again(tmp_path: Path) -> None:
 
     earlier = save_upload("kept.md", b"# indexed before", tmp_path, 1000)
     batch = UploadBatch(tmp_path, 1000)
-    good, bad, same = batch.save("good.md", b"# fine"), batch.save("bad.pdf", b"not a pdf"), batch.save("kept.md", b"# indexed before")
+    batch.save("good.md", b"# fine")
+    bad, same = batch.save("bad.pdf", b"not a pdf"), batch.save("kept.md", b"# indexed before")
     assert same == earlier
     assert batch.discard([str(bad), str(same)]) == [bad]  # a file this batch did not create stays
     assert sorted(p.name for p in tmp_path.iterdir()) == ["good.md", "kept.md"]
