@@ -302,11 +302,10 @@ def _tasks_from_args(args: argparse.Namespace, index: Any) -> list[Any]:
         return tasks
     if not args.questions:
         raise PaperchatError("Give the questions: --questions FILE (one per line), or --ids FILE (JSONL).")
-    questions = read_questions(args.questions)  # a bad file is reported before anything else
     papers = [index.resolve(ref) for ref in args.paper] if args.paper else index.list_documents()
     if not papers:
         raise PaperchatError("No papers to ask: index some first (paperchat index PATH...).")
-    return tasks_for(questions, papers)
+    return tasks_for(read_questions(args.questions), papers)
 
 
 def _run_extraction_with_progress(retriever: Any, chain: Any, tasks: list[Any], out: Path, quiet: bool, concurrency: int) -> Any:
@@ -578,10 +577,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(getattr(args, name, None), str) and not getattr(args, name).strip():
             parser.error(f"the {name} is empty: paperchat {args.command} \"your {name}\"")
     try:
-        if args.command == "extract":
-            from paperchat.extract import check_output
+        if args.command == "extract":  # bad files are reported before the index and models are loaded
+            from paperchat.extract import check_inputs
 
-            check_output(args.out)
+            check_inputs(args.out, args.questions, args.ids)
         return int(args.func(args))
     except ValidationError as exc:
         for problem in exc.errors():

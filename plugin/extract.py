@@ -129,6 +129,20 @@ def read_id_rows(path: str | Path) -> list[Task]:
     return tasks
 
 
+def check_inputs(out: str | Path, questions: str | Path | None = None, ids: str | Path | None = None) -> None:
+    """Refuse bad ``extract`` arguments before any work: the output file (:func:`check_output`), and the
+    questions file or question rows (read once here, so that a bad file is the first thing reported).
+
+    Raises:
+        PaperchatError: naming the file and what is wrong with it.
+    """
+    check_output(out)
+    if ids:
+        read_id_rows(ids)
+    elif questions:
+        read_questions(questions)
+
+
 def check_output(out: str | Path) -> None:
     """Refuse an ``--out`` that is not a results file: another extension, a folder or device, or an existing
     file that paperchat did not write (a rerun appends to its own results only).

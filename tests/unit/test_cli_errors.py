@@ -1,6 +1,6 @@
 """Bad arguments and inputs to the command line: one clear line on stderr, a non-zero exit, no traceback.
 
-The index is an empty temporary folder: every case here fails before a paper would be needed.
+The index is a temporary folder: every case here fails before a paper would be needed.
 """
 
 from __future__ import annotations
@@ -93,7 +93,9 @@ def test_openai_embedder_at_a_dead_endpoint(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{free_port()}/v1")
-    code = main(["list", "--embedder", "openai:x", "--db", str(tmp_path / "db"), "--collection", "remote"])
+    paper = tmp_path / "notes.md"
+    paper.write_text("# Notes\n\nThe network was trained on a GPU.\n")
+    code = main(["index", str(paper), "--embedder", "openai:x", "--db", str(tmp_path / "db"), "--collection", "remote"])
     err = capsys.readouterr().err
     assert code != 0
     assert err.strip().splitlines() == [
