@@ -104,7 +104,9 @@ def ask(page: Any, question: str) -> None:
     box = page.get_by_placeholder(ASK)
     box.fill(question)
     box.press("Enter")
-    page.get_by_text("Sources: pick a number").or_(page.get_by_text("do not answer this")).last.wait_for(timeout=120_000)
+    # the settled answer: its sources, or the "I don't know" box (the streamed text says "do not answer" first)
+    settled = page.get_by_text("Sources: pick a number").or_(page.get_by_text("The indexed papers do not answer this.", exact=True))
+    settled.last.wait_for(timeout=120_000)
 
 
 def shot(page: Any, name: str) -> None:
