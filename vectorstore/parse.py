@@ -328,6 +328,12 @@ def parse_file(
             reason = "no extractable text: it looks like a scanned PDF, and OCR found no text on its pages either"
         raise DocumentError(path, reason)
     rate, n_words = word_rate(text)
+    if n_words >= MIN_WORDS_TO_JUDGE and rate < MIN_WORD_RATE and kind != "pdf":
+        raise DocumentError(
+            path,
+            f"the text does not read as prose (only {rate:.0%} of its words are recognisable): is it a data file "
+            "(a sequence, a table of codes) rather than a paper? paperchat indexes papers",
+        )
     if n_words >= MIN_WORDS_TO_JUDGE and rate < MIN_WORD_RATE:
         if ocr == "never":
             then = "Index it with --ocr auto to read its pages by OCR"

@@ -135,3 +135,11 @@ def test_running_header_with_page_counter_stays_out_of_chunks(tmp_path: Path) ->
     assert "PEER REVIEW" not in text
     for n in range(3):
         assert f"continues on The {ordinals[n + 1]} page starts" in text  # the page break joined cleanly
+
+
+def test_a_text_file_that_is_not_prose_is_refused_as_such(tmp_path: Path) -> None:
+    sequences = tmp_path / "reads.txt"
+    sequences.write_text("\n".join("ACGTTGCA" * 9 + f"GATTACA{i}" for i in range(200)), encoding="utf-8")
+    with pytest.raises(DocumentError, match="does not read as prose.*rather than a paper") as caught:
+        parse_file(sequences)
+    assert "Unicode map" not in str(caught.value)  # not the PDF font explanation
