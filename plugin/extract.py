@@ -11,7 +11,9 @@ JSONL line: ``{"id", "paper", "question", "answer", "abstained", "confidence", "
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -54,20 +56,61 @@ class ExtractionSummary:
         return done / self.seconds if self.seconds else 0.0
 
 
+#: What ``--out`` may be: results are written as JSON lines or CSV, chosen by the extension.
+OUTPUT_SUFFIXES = (".jsonl", ".csv")
+
+
+def _read_text(path: Path, what: str) -> str:
+    """A text file in UTF-8 (with or without BOM), UTF-16 with BOM, or a legacy 8-bit code page."""
+    if not path.is_file():
+        raise PaperchatError(f"{path}: {what} not found" if not path.exists() else f"{path}: not a regular file")
+    data = path.read_bytes()
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise PaperchatError(f"{path}: invalid UTF-16 text ({exc.reason})") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("cp1252", errors="replace")  # Latin-1 and Windows text: keep what is readable
+    controls = sum(1 for ch in text if (ch < " " and ch not in "\t\n\r\f") or ch == "\ufffd")
+    if "\x00" in text or controls > 0.05 * len(text):
+        raise PaperchatError(f"{path}: binary data, not a text file of {what}")
+    return text
+
+
+def _json_lines(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
+    rows = []
+    for i, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise PaperchatError(
+                f"{path}, line {i}: not valid JSON ({exc.msg}); each line must be one JSON object"
+            ) from None
+        if not isinstance(row, dict):
+            raise PaperchatError(f"{path}, line {i}: a JSON {type(row).__name__}, not an object with named fields")
+        rows.append((i, row))
+    return rows
+
+
 def read_questions(path: str | Path) -> list[str]:
     """Questions from a text file (one per line; blank lines and # comments skipped), JSONL or CSV."""
     path = Path(path)
-    if not path.is_file():
-        raise PaperchatError(f"{path}: questions file not found")
+    text = _read_text(path, "questions")
     if path.suffix.lower() == ".jsonl":
-        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        questions = [str(r["question"]) for r in rows if r.get("question")]
+        questions = [str(r["question"]) for _, r in _json_lines(path, text) if r.get("question")]
     elif path.suffix.lower() == ".csv":
-        with path.open(encoding="utf-8", newline="") as fh:
-            questions = [row["question"] for row in csv.DictReader(fh) if row.get("question")]
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        if "question" not in (reader.fieldnames or []):
+            columns = ", ".join(reader.fieldnames or []) or "none"
+            raise PaperchatError(f"{path}: no 'question' column (columns: {columns})")
+        questions = [row["question"] for row in reader if row.get("question")]
     else:
-        lines = path.read_text(encoding="utf-8").splitlines()
-        questions = [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+        questions = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
     unique = list(dict.fromkeys(q.strip() for q in questions if q.strip()))
     if not unique:
         raise PaperchatError(f"{path}: no questions found (one per line, or a 'question' field/column)")
@@ -76,16 +119,73 @@ def read_questions(path: str | Path) -> list[str]:
 
 def read_id_rows(path: str | Path) -> list[Task]:
     """Tasks from a JSONL with ``id``, ``paper_file`` and ``question`` per line (the benchmark format)."""
+    path = Path(path)
     tasks = []
-    for i, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        row = json.loads(line)
+    for i, row in _json_lines(path, _read_text(path, "question rows")):
         missing = [k for k in ("id", "paper_file", "question") if not row.get(k)]
         if missing:
             raise PaperchatError(f"{path}, line {i}: missing {', '.join(missing)}")
         tasks.append(Task(str(row["id"]), str(row["paper_file"]), str(row["question"])))
     return tasks
+
+
+def check_inputs(out: str | Path, questions: str | Path | None = None, ids: str | Path | None = None) -> None:
+    """Refuse bad ``extract`` arguments before any work: the output file (:func:`check_output`), and the
+    questions file or question rows (read once here, so that a bad file is the first thing reported).
+
+    Raises:
+        PaperchatError: naming the file and what is wrong with it.
+    """
+    check_output(out)
+    if ids:
+        read_id_rows(ids)
+    elif questions:
+        read_questions(questions)
+
+
+def check_output(out: str | Path) -> None:
+    """Refuse an ``--out`` that is not a results file: another extension, a folder or device, or an existing
+    file that paperchat did not write (a rerun appends to its own results only).
+
+    Raises:
+        PaperchatError: saying what is wrong and what to give instead.
+    """
+    out = Path(out)
+    accepted = " or ".join(OUTPUT_SUFFIXES)
+    if out.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise PaperchatError(
+            f"--out {out}: results are written as {accepted} (chosen by the extension), "
+            f"not '{out.suffix or 'no extension'}'; e.g. --out results.jsonl"
+        )
+    if not out.exists():
+        return
+    if not out.is_file():
+        raise PaperchatError(f"--out {out}: not a regular file; name a {accepted} file")
+    data = out.read_bytes()
+    def foreign(reason: str) -> PaperchatError:
+        return PaperchatError(
+            f"--out {out}: the file exists and is not paperchat's results ({reason}); name a new file "
+            "(a rerun with paperchat's own results file resumes it)"
+        )
+
+    try:
+        # an interrupted run may have cut the last character short: not final
+        text = codecs.getincrementaldecoder("utf-8")().decode(data, final=False)
+    except UnicodeDecodeError:
+        raise foreign("not UTF-8 text") from None
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    if not first:
+        return
+    if out.suffix.lower() == ".csv":
+        ok = {"id", "question"} <= set(next(csv.reader([first])))
+    else:
+        try:
+            row = json.loads(first)
+        except json.JSONDecodeError:
+            row = None
+        ok = isinstance(row, dict) and {"id", "question"} <= row.keys()
+    if not ok:
+        raise foreign("its first row has no 'id' and 'question'")
 
 
 def tasks_for(questions: Sequence[str], papers: Sequence[Any]) -> list[Task]:

@@ -22,6 +22,10 @@ class ModelUnavailableError(PaperchatError):
     """The embedded embedding model is missing or damaged."""
 
 
+class EmbeddingEndpointError(PaperchatError):
+    """An OpenAI(-compatible) embedding endpoint is not configured, not reachable, or refused the request."""
+
+
 class EmbedderMismatchError(PaperchatError):
     """The collection was built by another embedder (or chunking version) than the one configured."""
 
@@ -36,3 +40,7 @@ class IndexUnavailableError(PaperchatError):
 
 class LLMError(PaperchatError):
     """The LLM endpoint failed; the message is safe to show (it never contains the API key)."""
+
+
+class EmptyIndexError(PaperchatError):
+    """The index holds no papers (or does not exist): a typo in the path or collection, or nothing indexed yet."""
