@@ -225,7 +225,8 @@ class AnswerRun:
     def without_llm(self) -> QAResult | None:
         """The final result when no LLM call is needed: the gate stopped the question, or the answerer is
         extractive."""
-        if not passes_gate(self.x["context"], self.setup.gate_min_similarity):
+        # the gate spares an LLM call; without one the support model decides, and rates every question
+        if self.setup.llm is not None and not passes_gate(self.x["context"], self.setup.gate_min_similarity):
             return self._final(
                 answer=DONT_KNOW, abstained=True,
                 notice="No excerpt of the indexed papers is close enough to the question to answer it.",
