@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Batch extraction benchmark: 28 methodology questions asked of every paper, pairs per second.
 
-    python bench/extract.py [--bench ../shared/bench] [--questions bench/methodology_questions.txt]
+    python bench/extract.py [--bench ../shared/bench] [--questions methodology|FILE]
                             [--embedder minilm] [--out bench/results/extract.json]
 
 Indexes the benchmark corpus (11 PDFs, 10 QASPER Markdown papers) and ``sample_docs/`` into a fresh
@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bench", type=Path, default=ROOT.parent / "shared" / "bench")
-    ap.add_argument("--questions", type=Path, default=ROOT / "bench" / "methodology_questions.txt")
+    ap.add_argument("--questions", default="methodology", help="a question file, or the shipped list 'methodology'")
     ap.add_argument("--embedder", default="minilm", help="minilm (default) or minilm-int8")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "extract.json")
     args = ap.parse_args()

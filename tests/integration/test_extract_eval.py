@@ -126,3 +126,24 @@ def test_eval_on_the_dev_sets_agrees_with_the_reference_scorer(
     preds = [json.loads(x) for x in (out / f"predictions-{gold_name}.jsonl").read_text().splitlines()]
     assert len(preds) == len(gold.read_text().splitlines())
     assert sys.executable  # the scorer ran with this interpreter
+
+
+def test_eval_runs_without_the_bench_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Without langchain_text_splitters the published pipeline's column is skipped, said once, and the rest stands."""
+    from tests.conftest import SAMPLE_DOCS
+
+    monkeypatch.setitem(sys.modules, "langchain_text_splitters", None)  # as if paperchat[bench] were not installed
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text("".join(json.dumps(r) + "\n" for r in [
+        {"id": "g1", "paper_file": PAPERS[0], "question": QUESTIONS[0], "answerable": True, "reference": "PyTorch"},
+        {"id": "g2", "paper_file": PAPERS[0], "question": "What is the boiling point of tungsten?", "answerable": False},
+    ]))
+    out = tmp_path / "eval"
+    assert main(["eval", "--gold", str(gold), "--corpus", str(SAMPLE_DOCS), "--out", str(out),
+                 "--db", str(tmp_path / "db"), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "published pipeline's column is skipped" in printed and "paperchat[bench]" in printed
+    summary = json.loads((out / "metrics-gold.json").read_text())
+    assert set(summary["metrics"]) == {"paperchat", "paperchat, cited excerpts only"}
+    assert "langchain_text_splitters" in summary["baseline_skipped"]
+    assert summary["metrics"]["paperchat"]["n_scored"] == 2

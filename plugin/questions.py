@@ -1,0 +1,199 @@
+"""Question lists for batch extraction: each question with a short column name, read, checked and written.
+
+A list comes from a text file (one question per line, ``#`` comments; ``column<TAB>question`` names the
+column), a CSV with a ``question`` column (and optionally ``column``), a JSONL with ``question`` (and
+optionally ``column``) fields, or a list shipped with paperchat (:data:`PRESETS`): ``methodology``, the 28
+questions about the deep-learning methodology of a paper that paperchat's benchmarks use, written in the
+style of the published use case (one question per aspect of the pipeline, examples in parentheses).
+
+Column names head the matrix and the wide CSV (``framework``, ``framework_quote``, ``framework_page``) and
+are part of each pair's id (``paper.pdf::framework``), so reordering or editing other questions never
+redoes a finished pair. A question without a name gets one made from its words.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from paperchat.vectorstore.errors import PaperchatError
+from paperchat.vectorstore.lexicon import QUESTION_WORDS, question_parts
+from paperchat.vectorstore.text import STOPWORDS
+
+#: Question lists shipped with paperchat (``paperchat/presets/<name>.csv``).
+PRESETS = ("methodology",)
+DEFAULT_PRESET = "methodology"
+MAX_QUESTIONS = 200
+MAX_COLUMN_CHARS = 40
+#: Names the wide table uses for its own columns.
+RESERVED_COLUMNS = frozenset({"paper", "title", "year", "doc_id", "sha256"})
+_COLUMN_OK = re.compile(r"[a-z0-9][a-z0-9_.-]*")
+
+
+class QuestionListError(PaperchatError):
+    """A question list that cannot be used (empty, too long, duplicate or malformed column names)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """One question and the short name of its column."""
+
+    column: str
+    text: str
+
+
+def clean_column(name: str) -> str:
+    """A column name as typed, made uniform: lower case, spaces and other separators as underscores."""
+    name = re.sub(r"[^a-z0-9_.-]+", "_", (name or "").strip().lower()).strip("_.-")
+    return name[:MAX_COLUMN_CHARS].rstrip("_.-")
+
+
+def column_for(question: str) -> str:
+    """A short column name made from a question's words ("Which optimizer is used?" -> "optimizer")."""
+    main, _ = question_parts(question)
+    words = [w.lower() for w in re.findall(r"[A-Za-z0-9]+", main)]
+    content = [w for w in words if w not in STOPWORDS and w not in QUESTION_WORDS and len(w) > 1]
+    return clean_column("_".join(content[:3]) or "question")
+
+
+def with_columns(questions: Iterable[str | Question]) -> list[Question]:
+    """Questions with their column names; missing names are made from the words, repeated ones numbered."""
+    out: list[Question] = []
+    taken: set[str] = set()
+    for item in questions:
+        if isinstance(item, Question):
+            text, column = item.text.strip(), clean_column(item.column)
+        else:
+            text, column = str(item).strip(), ""
+        if not column:
+            base = column_for(text)
+            column, n = base, 2
+            while column in taken or column in RESERVED_COLUMNS:
+                column, n = f"{base}_{n}", n + 1
+        taken.add(column)
+        out.append(Question(column, text))
+    return out
+
+
+def check_questions(questions: Sequence[Question]) -> list[Question]:
+    """The list itself, or :class:`QuestionListError` with the first problem in words a person can act on."""
+    if not questions:
+        raise QuestionListError("The question list is empty: add at least one question.")
+    if len(questions) > MAX_QUESTIONS:
+        raise QuestionListError(
+            f"The list has {len(questions)} questions; a run takes at most {MAX_QUESTIONS}. Split it into several runs."
+        )
+    seen_column: dict[str, int] = {}
+    seen_text: dict[str, int] = {}
+    for i, q in enumerate(questions, start=1):
+        if not q.text.strip():
+            raise QuestionListError(f"Question {i} (column '{q.column}') has no text: write the question or remove the row.")
+        if not _COLUMN_OK.fullmatch(q.column):
+            raise QuestionListError(
+                f"Question {i}: the column name '{q.column}' is not usable: use letters, digits, '_', '.' or '-'."
+            )
+        if q.column in RESERVED_COLUMNS:
+            raise QuestionListError(f"Question {i}: the column name '{q.column}' is taken by the table itself; choose another.")
+        if q.column in seen_column:
+            raise QuestionListError(
+                f"The column name '{q.column}' is used by questions {seen_column[q.column]} and {i}: column names must be unique."
+            )
+        key = " ".join(q.text.lower().split())
+        if key in seen_text:
+            raise QuestionListError(f"Questions {seen_text[key]} and {i} are the same question: remove one.")
+        seen_column[q.column], seen_text[key] = i, i
+    return list(questions)
+
+
+def preset(name: str = DEFAULT_PRESET) -> list[Question]:
+    """A question list shipped with paperchat."""
+    if name not in PRESETS:
+        raise QuestionListError(f"No question list named '{name}'; shipped lists: {', '.join(PRESETS)}.")
+    text = resources.files("paperchat").joinpath("presets", f"{name}.csv").read_text(encoding="utf-8")
+    return parse_questions(text, f"{name}.csv")
+
+
+def _decode(data: bytes, name: str) -> str:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise QuestionListError(f"{name}: not UTF-8 text. Save the question list as UTF-8 (text or CSV).") from None
+    if "\x00" in text:
+        raise QuestionListError(f"{name}: binary data, not a question list (text, one question per line, or CSV).")
+    return text
+
+
+def parse_questions(data: str | bytes, name: str = "questions") -> list[Question]:
+    """Questions from the contents of a text, CSV or JSONL file named ``name`` (the suffix says which)."""
+    text = _decode(data, name) if isinstance(data, bytes) else data
+    suffix = Path(name).suffix.lower()
+    items: list[str | Question] = []
+    if suffix == ".csv":
+        try:
+            reader = csv.DictReader(io.StringIO(text))
+            fields = {(f or "").strip().lower(): f for f in reader.fieldnames or []}
+            if "question" not in fields:
+                raise QuestionListError(
+                    f"{name}: not a question list: a CSV needs a 'question' column (and optionally 'column')."
+                )
+            for row in reader:
+                question = (row.get(fields["question"]) or "").strip()
+                column = (row.get(fields["column"]) or "").strip() if "column" in fields else ""
+                if question:
+                    items.append(Question(column, question))
+        except csv.Error as exc:
+            raise QuestionListError(f"{name}: not a readable CSV ({exc}).") from None
+    elif suffix == ".jsonl":
+        for i, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                raise QuestionListError(f"{name}, line {i}: not JSON (a .jsonl list has one JSON object per line).") from None
+            if isinstance(row, dict) and str(row.get("question") or "").strip():
+                items.append(Question(str(row.get("column") or ""), str(row["question"])))
+    else:
+        for line in text.splitlines():
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            column, _, question = line.partition("\t") if "\t" in line else ("", "", line)
+            items.append(Question(column, question.strip()))
+    unique: dict[str, str | Question] = {}
+    for item in items:
+        key = " ".join((item.text if isinstance(item, Question) else item).lower().split())
+        unique.setdefault(key, item)  # a question listed twice is asked once
+    questions = with_columns(unique.values())
+    if not questions:
+        raise QuestionListError(f"{name}: no questions found (one per line, or a 'question' field/column).")
+    return questions
+
+
+def read_question_file(path: str | Path) -> list[Question]:
+    """Questions from a file, or from a shipped list when ``path`` is one of :data:`PRESETS` and no such file exists."""
+    path = Path(path)
+    if not path.exists() and str(path) in PRESETS:
+        return preset(str(path))
+    if not path.is_file():
+        raise QuestionListError(f"{path}: questions file not found (or give a shipped list: {', '.join(PRESETS)}).")
+    return parse_questions(path.read_bytes(), path.name)
+
+
+def questions_csv(questions: Sequence[Question]) -> str:
+    """The list as CSV (``column,question``)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["column", "question"])
+    writer.writerows([q.column, q.text] for q in questions)
+    return out.getvalue()
+
+
+def questions_text(questions: Sequence[Question]) -> str:
+    """The list as text: ``column<TAB>question`` per line."""
+    return "".join(f"{q.column}\t{q.text}\n" for q in questions)
