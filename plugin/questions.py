@@ -24,7 +24,6 @@ from pathlib import Path
 
 from paperchat.vectorstore.errors import PaperchatError
 from paperchat.vectorstore.lexicon import QUESTION_WORDS, question_parts
-from paperchat.vectorstore.text import STOPWORDS
 
 #: Question lists shipped with paperchat (``paperchat/presets/<name>.csv``).
 PRESETS = ("methodology",)
@@ -34,6 +33,11 @@ MAX_COLUMN_CHARS = 40
 #: Names the wide table uses for its own columns.
 RESERVED_COLUMNS = frozenset({"paper", "title", "year", "doc_id", "sha256"})
 _COLUMN_OK = re.compile(r"[a-z0-9][a-z0-9_.-]*")
+#: Words a column name made from a question leaves out (besides the words every methodology question has).
+_FILLER = frozenset(
+    """a an the of in on for to and or is are was were be been being by with from as at it its their this that these
+    those do does did has have had any there into than then so if e g i""".split()
+)
 
 
 class QuestionListError(PaperchatError):
@@ -58,7 +62,7 @@ def column_for(question: str) -> str:
     """A short column name made from a question's words ("Which optimizer is used?" -> "optimizer")."""
     main, _ = question_parts(question)
     words = [w.lower() for w in re.findall(r"[A-Za-z0-9]+", main)]
-    content = [w for w in words if w not in STOPWORDS and w not in QUESTION_WORDS and len(w) > 1]
+    content = [w for w in words if w not in _FILLER and w not in QUESTION_WORDS and len(w) > 1]
     return clean_column("_".join(content[:3]) or "question")
 
 
