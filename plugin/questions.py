@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -83,6 +84,27 @@ def with_columns(questions: Iterable[str | Question]) -> list[Question]:
         taken.add(column)
         out.append(Question(column, text))
     return out
+
+
+def questions_from_rows(rows: Iterable[dict[str, object]]) -> list[Question]:
+    """A question list from edited table rows (``#``, ``column``, ``question``): sorted by ``#`` (rows without a
+    number keep their place), rows with neither name nor text dropped, missing names made from the words."""
+    keyed = []
+    for i, row in enumerate(rows):
+        text, column = (_cell(row.get(k)) for k in ("question", "column"))
+        if not text and not column:
+            continue
+        try:
+            order = float(str(row.get("#")))
+        except ValueError:
+            order = float("nan")
+        keyed.append((i + 1.5 if math.isnan(order) else order, i, Question(clean_column(column), text)))
+    return with_columns(q for _, _, q in sorted(keyed, key=lambda k: (k[0], k[1])))
+
+
+def _cell(value: object) -> str:
+    # an emptied cell of an edited table is None or NaN
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value).strip()
 
 
 def check_questions(questions: Sequence[Question]) -> list[Question]:

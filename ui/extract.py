@@ -40,12 +40,11 @@ from paperchat.questions import (
     Question,
     QuestionListError,
     check_questions,
-    clean_column,
     parse_questions,
     preset,
     questions_csv,
+    questions_from_rows,
     questions_text,
-    with_columns,
 )
 from paperchat.runner import Workspace
 from paperchat.ui.resources import resources
@@ -69,20 +68,6 @@ def results_table(path: str) -> ResultsTable:
 def editor_frame(questions: list[Question]) -> pd.DataFrame:
     return pd.DataFrame({"#": range(1, len(questions) + 1), "column": [q.column for q in questions],
                          "question": [q.text for q in questions]})
-
-
-def questions_from_editor(frame: pd.DataFrame) -> list[Question]:
-    """The edited table as a question list: rows sorted by their number, blank rows dropped, names filled in."""
-    rows = []
-    for i, rec in enumerate(frame.to_dict("records")):
-        text = str(rec.get("question") or "").strip() if not pd.isna(rec.get("question")) else ""
-        column = str(rec.get("column") or "").strip() if not pd.isna(rec.get("column")) else ""
-        if not text and not column:
-            continue
-        order = rec.get("#")
-        rows.append((float(order) if order is not None and not pd.isna(order) else float(i + 1) + 0.5, i,
-                     Question(clean_column(column), text)))
-    return with_columns(q for _, _, q in sorted(rows, key=lambda r: (r[0], r[1])))
 
 
 def set_questions(questions: list[Question], ws: Workspace) -> None:
@@ -190,7 +175,7 @@ with st.expander(f"Questions ({len(questions)})", expanded=len(table) == 0):
         },
     )
     try:
-        candidate = check_questions(questions_from_editor(edited))
+        candidate = check_questions(questions_from_rows(edited.to_dict("records")))
         if candidate != questions:
             set_questions(candidate, ws)
             st.rerun()

@@ -14,6 +14,7 @@ from paperchat.questions import (
     parse_questions,
     preset,
     questions_csv,
+    questions_from_rows,
     questions_text,
     read_question_file,
 )
@@ -113,3 +114,15 @@ def test_short_values_and_statuses() -> None:
     assert short_value(row(abstained=None, error="The LLM endpoint answered HTTP 500")) == "error"
     assert status_of(None) == "missing"
     assert first_sentence("x" * 300).endswith("\u2026") and len(first_sentence("x" * 300)) == 120
+
+
+def test_edited_table_rows_become_a_question_list() -> None:
+    rows = [
+        {"#": 2, "column": "gpu", "question": "Which GPU was used?"},
+        {"#": 1, "column": "Optimizer Name", "question": "Which optimizer is used?"},
+        {"#": None, "column": None, "question": None},  # an added row left empty
+        {"#": float("nan"), "column": float("nan"), "question": "How long did training take?"},  # added at the end
+    ]
+    assert questions_from_rows(rows) == [Question("optimizer_name", "Which optimizer is used?"),
+                                         Question("gpu", "Which GPU was used?"),
+                                         Question("long_training_take", "How long did training take?")]
