@@ -10,6 +10,7 @@ state on disk) ``paperchat.runner`` over the engine of ``paperchat extract``, th
 from __future__ import annotations
 
 import time
+import zlib
 
 import altair as alt
 import pandas as pd
@@ -79,8 +80,7 @@ def set_questions(questions: list[Question], ws: Workspace) -> None:
 
 def open_cell(file: str, column: str) -> None:
     """Show this cell in the Cell section (the matrix and the heat map call it when clicked)."""
-    st.session_state.cell_paper = file
-    st.session_state.cell_question = column
+    st.session_state.open_cell = (file, column)
 
 
 def on_matrix_select() -> None:
@@ -149,6 +149,7 @@ st.session_state.setdefault("questions", ws.load_questions())
 st.session_state.setdefault("editor_version", 0)
 st.session_state.setdefault("question_upload", 0)
 st.session_state.setdefault("last_matrix_refresh", 0.0)
+st.session_state.setdefault("open_cell", None)
 table = results_table(str(ws.results))
 table.refresh()
 
@@ -301,16 +302,23 @@ with st.container(key="matrix-grid"):
 st.subheader("Cell")
 by_file = {p.file: p for p in papers}
 if papers and questions:
-    for key, options in (("cell_paper", by_file), ("cell_question", columns_by_name)):
-        if st.session_state.get(key) not in options:
-            st.session_state.pop(key, None)  # a paper or question no longer in the run
+    open_file, open_column = st.session_state.open_cell or ("", "")
+    open_file = open_file if open_file in by_file else papers[0].file
+    open_column = open_column if open_column in columns_by_name else questions[0].column
+    listed = zlib.crc32("\n".join([*by_file, *columns_by_name]).encode())
     c1, c2 = st.columns(2)
+    # the pickers show the open cell; a click in the matrix or the heat map opens another (new widgets, hence the keys)
     with c1:
-        cell_paper = st.selectbox("Paper", list(by_file), format_func=lambda f: by_file[f].label, key="cell_paper")
+        picked_file = st.selectbox("Paper", list(by_file), index=list(by_file).index(open_file),
+                                   format_func=lambda f: by_file[f].label, key=f"cell-paper-{open_file}-{listed}")
     with c2:
-        cell_question = st.selectbox("Question", list(columns_by_name), key="cell_question",
-                                     format_func=lambda c: f"{c}: {columns_by_name[c].text[:80]}")
-    show_cell(matrix, table, by_file[cell_paper], columns_by_name[cell_question])
+        picked_column = st.selectbox("Question", list(columns_by_name), index=list(columns_by_name).index(open_column),
+                                     format_func=lambda c: f"{c}: {columns_by_name[c].text[:80]}",
+                                     key=f"cell-question-{open_column}-{listed}")
+    if (picked_file, picked_column) != (open_file, open_column):
+        open_cell(picked_file, picked_column)
+        st.rerun()
+    show_cell(matrix, table, by_file[open_file], columns_by_name[open_column])
 
 # -- 5. charts -------------------------------------------------------------------------------------
 st.subheader("Charts")

@@ -17,11 +17,11 @@ from tests.conftest import ROOT
 
 APP = str(ROOT / "ui" / "app.py")
 QUESTIONS_CSV = (
-    "column,question\n"
-    'framework,"Which deep learning framework is used to build the model (e.g., TensorFlow, PyTorch)?"\n'
-    'hardware,"Which hardware resources are used for training the model (e.g., GPUs, TPUs)?"\n'
-    'optimizer,"Which optimizer is used (e.g., SGD, Adam)?"\n'
-).encode()
+    b"column,question\n"
+    b'framework,"Which deep learning framework is used to build the model (e.g., TensorFlow, PyTorch)?"\n'
+    b'hardware,"Which hardware resources are used for training the model (e.g., GPUs, TPUs)?"\n'
+    b'optimizer,"Which optimizer is used (e.g., SGD, Adam)?"\n'
+)
 YOUNIS = "younis2020_herbarium_plant_organs.pdf"
 
 
@@ -85,8 +85,8 @@ def test_run_three_questions_then_the_matrix_a_cell_exports_charts_and_manifest(
     assert "PyTorch" in younis["framework"] and "(2020)" in younis["paper"]
     assert "4 papers x 3 questions" in texts(at) and "0 failed, 0 not run yet" in texts(at)
 
-    at.selectbox(key="cell_paper").set_value(YOUNIS).run()
-    at.selectbox(key="cell_question").set_value("hardware").run()
+    next(s for s in at.selectbox if s.label == "Paper").set_value(YOUNIS).run()
+    next(s for s in at.selectbox if s.label == "Question").set_value("hardware").run()
     shown = texts(at)
     assert any("TITAN" in s.value for s in at.success)
     assert ":orange-background[" in shown and "TITAN Xp" in shown  # the quoted sentence, highlighted
