@@ -37,7 +37,8 @@ def index_fingerprint(index: Any) -> dict[str, Any]:
     documents = sorted(index.list_documents(), key=lambda d: d.sha256)
     settings = index.settings
     digest = hashlib.sha256()
-    for part in (settings.collection, getattr(index.embedder, "name", ""), index.chunking):
+    chunking = getattr(index, "chunking", "")
+    for part in (settings.collection, getattr(index.embedder, "name", ""), chunking):
         digest.update(f"{part}\n".encode())
     for d in documents:
         digest.update(f"{d.sha256}\n".encode())
@@ -45,7 +46,7 @@ def index_fingerprint(index: Any) -> dict[str, Any]:
         "collection": settings.collection,
         "location": settings.location(),
         "embedder": getattr(index.embedder, "name", settings.embedder),
-        "chunking": index.chunking,
+        "chunking": chunking,
         "documents": len(documents),
         "sha256": digest.hexdigest(),
         "document_sha256": {d.file: d.sha256 for d in documents},

@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import re
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ import pytest
 
 from tests.conftest import SAMPLE_DOCS
 from tests.fake_openai import fake_openai_server
-from tests.ui.test_browser import CHROMIUM, running_ui, shot
+from tests.ui.test_browser import ASK, CHROMIUM, running_ui, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration,
               pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")]
@@ -143,19 +144,23 @@ def test_run_matrix_cell_csv_charts_and_kappa(chromium: Any, tmp_path: Path) -> 
         context.close()
 
 
-def _pair_of(request: dict[str, Any]) -> tuple[str, str]:
-    """Which paper and question an LLM request was about (the prompt names the paper's title and the question)."""
+def _pair_of(request: dict[str, Any]) -> tuple[str, str] | None:
+    """Which paper and question an extraction request was about (the prompt names the paper's title and the
+    question); None for the chat's question."""
     prompt = " ".join(str(m.get("content")) for m in request["body"]["messages"])
-    paper = next(f for f, title in TITLES.items() if title in prompt)
     questions = {row["column"]: row["question"] for row in csv.DictReader(io.StringIO(QUESTIONS_CSV))}
-    return paper, next(c for c, q in questions.items() if q in prompt)
+    column = next((c for c, q in questions.items() if q in prompt), None)
+    return None if column is None else (next(f for f, title in TITLES.items() if title in prompt), column)
 
 
-def test_a_cancelled_run_resumes_without_redoing_finished_cells(chromium: Any, tmp_path: Path) -> None:
+def test_a_cancelled_run_resumes_without_redoing_finished_cells_and_the_chat_answers_meanwhile(
+    chromium: Any, tmp_path: Path
+) -> None:
     with fake_openai_server() as llm:
         fast = {"content": "The model was implemented in PyTorch [1]."}
         llm.replies = [fast] * 3  # the first paper's pairs come back at once, the others slowly
-        llm.default = {"delay": 3.0, **fast}
+        gate = threading.Event()
+        llm.default = {"hold": gate, **fast}
         env = {"OPENAI_BASE_URL": llm.base_url, "OPENAI_API_KEY": "sk-test-extract", "PAPERCHAT_MAX_RETRIES": "0"}
         with running_ui(tmp_path, [SAMPLE_DOCS], env) as url:
             context, page, _ = open_extract(chromium, url)
@@ -163,10 +168,25 @@ def test_a_cancelled_run_resumes_without_redoing_finished_cells(chromium: Any, t
             page.get_by_role("button", name="Run", exact=True).click()
             results = tmp_path / "db" / "extract" / "papers" / "results.jsonl"
             deadline = time.monotonic() + 120
-            while not results.exists() or len(results.read_text(encoding="utf-8").splitlines()) < 1:
+            while not results.exists() or len(results.read_text(encoding="utf-8").splitlines()) < 3:
                 assert time.monotonic() < deadline, "no cell was written"
                 time.sleep(0.1)  # polling the results file: the run's only observable progress
+            # the first paper is done and the next one's 3 questions are held at the LLM: the chat answers
+            # meanwhile (another tab, the same app process; its request is the next to arrive, and gets its reply)
+            while len(llm.chat_requests()) < 6:
+                assert time.monotonic() < deadline, "the second paper's questions did not reach the LLM"
+                time.sleep(0.1)  # polling the fake server: what it received is the only signal
+            llm.replies = [{"content": "The QRNNs were trained on a Titan V GPU [1]."}]
+            chat = context.new_page()
+            chat.goto(url)
+            box = chat.get_by_placeholder(ASK)
+            box.fill("Which GPU were the QRNNs trained on?")
+            box.press("Enter")
+            chat.get_by_text("Sources: pick a number").last.wait_for(timeout=120_000)
+            assert "Titan V" in chat.locator('[data-testid="stChatMessage"]').last.inner_text()
+            page.get_by_text(re.compile(r"pairs done .*· running")).wait_for(timeout=30_000)
             page.get_by_role("button", name="Cancel").click()
+            gate.set()  # the pairs in hand come back, and the run stops after them
             page.get_by_text(re.compile(r"pairs done · cancelled")).wait_for(timeout=60_000)
             shot(page, "extract-cancelled")
             kept = {json.loads(x)["id"]: x for x in results.read_text(encoding="utf-8").splitlines()}
@@ -179,6 +199,6 @@ def test_a_cancelled_run_resumes_without_redoing_finished_cells(chromium: Any, t
             final = {json.loads(x)["id"]: x for x in results.read_text(encoding="utf-8").splitlines()}
             assert len(final) == 12 == len(results.read_text(encoding="utf-8").splitlines())
             assert all(final[i] == line for i, line in kept.items())  # finished cells untouched
-            asked = Counter(_pair_of(r) for r in llm.chat_requests())
+            asked = Counter(p for p in map(_pair_of, llm.chat_requests()) if p is not None)
             assert asked and max(asked.values()) == 1  # no pair was asked twice
             context.close()
