@@ -79,6 +79,6 @@ def passes_gate(
     question's own words."""
     if not context:
         return False
-    best = max(float(d.metadata.get("similarity", 0.0)) for d in context)
-    lexical = any(float(d.metadata.get("bm25", 0.0)) > 0 for d in context)
+    best = max(float(d.metadata.get("similarity") or 0.0) for d in context)
+    lexical = any(float(d.metadata.get("bm25") or 0.0) > 0 or d.metadata.get("keyword_match") for d in context)
     return best >= min_similarity or (lexical and best >= min(min_similarity, min_similarity_lexical))

@@ -1,31 +1,39 @@
 """The question-answering chain: an ordinary LCEL ``Runnable`` from a question to a cited :class:`QAResult`.
 
-    input  {"question": str, "papers": [doc ids or file names]?, "chat_history": [...]?, "k": int?,
-            "context": [Document]? (excerpts retrieved beforehand; retrieval is then skipped)}
-    output QAResult(answer, abstained, citations, context, mode, ...)
+    input  {"question": str, "papers": [ids, file names or titles] | str?, "chat_history": [...]?, "k": int?}
+           (schema: :class:`~paperchat.types.QAInput`; "context": [Document] may carry excerpts retrieved
+           beforehand, as batch extraction does, and retrieval is then skipped)
+    output QAResult (a dict: answer, abstained, citations, context, mode, confidence, notice, ...)
 
-Steps, each a named runnable: condense the question with the chat history -> retrieve excerpts ->
-gate (no excerpt similar enough: "I don't know", no LLM call) -> answer (the LLM with the strict prompt,
-or the extractive answerer) -> check citations and abstention. ``invoke``, ``batch``, ``stream`` (the
-context first, then pieces of the answer, then citations), ``ainvoke`` and ``astream`` all work, and
-callbacks/tracing pass through.
+It works over any LangChain retriever and any chat model. The steps are the functions below, composed with
+LCEL: :func:`read_input` -> :func:`condense_question` (follow-ups, with the chat history) ->
+:func:`retrieve_context` (and :func:`score_context`: each excerpt's similarity to the question, computed
+with the chain's embeddings when the retriever did not) -> the answer (:class:`AnswerRun`: the gate, then
+the LLM with the strict prompt or the extractive answerer, then citation and abstention checks).
+``invoke``, ``batch``, ``stream``, ``ainvoke``, ``astream`` and ``astream_events`` work, and callbacks and
+tracing pass through.
 
 Example:
     >>> from langchain_openai import ChatOpenAI
-    >>> from paperchat import PaperIndex, PaperRetriever, create_qa_chain
-    >>> chain = create_qa_chain(PaperRetriever(index=PaperIndex.open()), llm=ChatOpenAI(model="gpt-4o-mini"))  # doctest: +SKIP
+    >>> from paperchat import PaperIndex, create_qa_chain
+    >>> retriever = PaperIndex.open().as_retriever(search_kwargs={"k": 6})  # doctest: +SKIP
+    >>> chain = create_qa_chain(retriever, llm=ChatOpenAI(model="gpt-4o-mini"))  # doctest: +SKIP
     >>> chain.invoke({"question": "Which GPU was used?"}).answer  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import inspect
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from langchain_core.documents import Document
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import PromptTemplate
+from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import (
     Runnable,
     RunnableConfig,
@@ -33,6 +41,7 @@ from langchain_core.runnables import (
     RunnableLambda,
     RunnablePassthrough,
 )
+from langchain_core.vectorstores import VectorStoreRetriever
 
 from paperchat.abstain import GATE_MIN_SIMILARITY, is_abstention, passes_gate
 from paperchat.citations import check_citations, citation_from, drop_unknown_marks
@@ -48,8 +57,14 @@ from paperchat.prompts import (
     quote_safely,
     wrap_published_query,
 )
-from paperchat.types import QAResult
+from paperchat.types import QAInput, QAResult
+from paperchat.vectorstore.embed import VectorCache
 from paperchat.vectorstore.errors import LLMError, PaperchatError
+from paperchat.vectorstore.lexicon import focus_terms, stemmed_words
+from paperchat.vectorstore.retriever import PaperRetriever, check_k
+
+#: Keys the chain's input may have.
+INPUT_KEYS = ("question", "papers", "chat_history", "k", "context")
 
 _FOLLOW_UP = re.compile(
     r"^\s*(?:and|but|also|what about|how about|same|then)\b|\b(?:it|its|they|them|their|this|that|these|those|there|he|she)\b",
@@ -73,131 +88,182 @@ def condense_by_rule(question: str, history: list[Any]) -> str:
     return question
 
 
-def _normalise_input(value: Any) -> dict[str, Any]:
+def read_input(value: Any) -> dict[str, Any]:
+    """The chain's input, checked: a question string, a :class:`QAInput`, or a dict with :data:`INPUT_KEYS`."""
     if isinstance(value, str):
         value = {"question": value}
-    if not isinstance(value, dict) or not str(value.get("question", "")).strip():
-        raise PaperchatError('The chain expects {"question": "..."} (or a question string).')
+    elif isinstance(value, QAInput):
+        value = value.model_dump()
+    if not isinstance(value, Mapping):
+        raise PaperchatError(f'The chain expects {{"question": "..."}} (or a question string), not {type(value).__name__}.')
+    unknown = sorted(set(value) - set(INPUT_KEYS))
+    if unknown:
+        raise PaperchatError(f"Unknown input key(s) {unknown}: the chain accepts {list(INPUT_KEYS)}.")
+    question = str(value.get("question") or "").strip()
+    if not question:
+        raise PaperchatError('The question is empty: pass {"question": "..."}.')
+    papers = value.get("papers")
+    if isinstance(papers, str):
+        papers = [papers]  # one paper, not its characters
+    k = value.get("k")
     return {
-        "question": str(value["question"]).strip(),
-        "papers": list(value.get("papers") or []),
+        "question": question,
+        "papers": [str(p) for p in papers or []],
         "chat_history": list(value.get("chat_history") or []),
-        "k": value.get("k"),
-        # excerpts retrieved beforehand (batch extraction retrieves for many questions at once)
+        "k": check_k(k) if k is not None else None,
         "context": value.get("context"),
     }
 
 
-def create_qa_chain(
-    retriever: Any,
-    llm: Any | None = None,
-    prompt: str | PromptPreset | Any = "strict",
-    *,
-    gate_min_similarity: float = GATE_MIN_SIMILARITY,
-    extractive: ExtractiveAnswerer | None = None,
-    resolve_papers: Any | None = None,
-) -> Runnable:
-    """The strict, cited question-answering chain.
+@dataclass(frozen=True)
+class QASetup:
+    """What the steps of one chain share."""
 
-    Args:
-        retriever: A :class:`~paperchat.vectorstore.retriever.PaperRetriever` (any retriever whose documents carry
-            paperchat metadata works; ``papers`` and ``k`` are passed to it per call).
-        llm: Any LangChain chat model; ``None`` selects the extractive answerer.
-        prompt: "strict" (default), "published" (the published pipeline's query format), or a
-            ``ChatPromptTemplate`` with ``{context}`` and ``{question}``.
-        gate_min_similarity: Below this best-excerpt similarity the answer is "I don't know" without
-            calling the LLM.
-        extractive: A configured extractive answerer (default: one on the retriever's embedder).
-        resolve_papers: Turns ``papers`` entries (file names, titles) into document ids; by default the
-            retriever's index resolves them.
+    retriever: BaseRetriever
+    llm: Any | None
+    preset: PromptPreset
+    vectors: VectorCache  # embeds questions and excerpts the retriever did not score
+    answerer: ExtractiveAnswerer | None
+    gate_min_similarity: float
+    mode: str
+    condense_llm: Runnable | None
 
-    Returns:
-        A ``Runnable`` from ``{"question", "papers"?, "chat_history"?, "k"?}`` to :class:`QAResult`.
-    """
-    preset = get_preset(prompt)
-    mode = model_label(llm) if llm is not None else "extractive"
-    answerer = None
-    if llm is None:
-        answerer = extractive or ExtractiveAnswerer(
-            retriever.index.embedder, vectors=getattr(retriever.index, "vector_cache", None)
+
+def accepts(retriever: BaseRetriever, name: str) -> bool:
+    """Whether a retriever takes ``name`` (``k``, ``papers``) as a per-call keyword."""
+    if isinstance(retriever, PaperRetriever):
+        return True
+    if isinstance(retriever, VectorStoreRetriever):
+        return name == "k"  # merged into its search_kwargs
+    return name in inspect.signature(retriever._get_relevant_documents).parameters
+
+
+def condense_question(x: dict[str, Any], config: RunnableConfig, setup: QASetup) -> str:
+    """The question to search for: as asked, or with a follow-up made standalone (LLM, or a rule without one)."""
+    if not x["chat_history"]:
+        return x["question"]
+    if setup.condense_llm is None:
+        return condense_by_rule(x["question"], x["chat_history"])
+    try:
+        rewritten = setup.condense_llm.invoke(x, config=config).strip()
+    except Exception as exc:  # noqa: BLE001 - the LLM's failure is reported clearly
+        raise llm_error(exc, setup.llm) from exc
+    return rewritten.splitlines()[0].strip() if rewritten else x["question"]
+
+
+def retrieve_context(x: dict[str, Any], config: RunnableConfig, setup: QASetup) -> list[Document]:
+    """The excerpts for the question (from the retriever, or given in the input), scored against it."""
+    if x.get("context") is not None:
+        docs = list(x["context"])
+    else:
+        retriever = setup.retriever
+        kwargs: dict[str, Any] = {}
+        for name, value in (("papers", x["papers"] or None), ("k", x["k"])):
+            if value is None:
+                continue
+            if not accepts(retriever, name):
+                raise PaperchatError(
+                    f"The retriever {type(retriever).__name__} does not take '{name}'. Configure it on the retriever "
+                    "itself, or use paperchat's PaperRetriever (PaperIndex.as_retriever()), which takes papers and k."
+                )
+            kwargs[name] = value
+        if isinstance(retriever, PaperRetriever):
+            retriever.ensure_not_empty()
+        docs = retriever.invoke(x["standalone"], config=config, **kwargs)
+    return score_context(x["standalone"], docs, setup.vectors)
+
+
+def score_context(question: str, docs: list[Document], vectors: VectorCache) -> list[Document]:
+    """The excerpts with what the gate and the answerers read: ``similarity`` (cosine to the question; paperchat's
+    retriever sets it, for others it is computed with the chain's embeddings) and ``keyword_match`` (the
+    question's own words occur in the excerpt). The retriever's documents are left unchanged."""
+    missing = [i for i, d in enumerate(docs) if d.metadata.get("similarity") is None]
+    similarity: dict[int, float] = {}
+    if missing:
+        matrix = vectors.embed([question] + [docs[i].page_content for i in missing])
+        similarity = {i: float(matrix[0] @ row) for i, row in zip(missing, matrix[1:], strict=True)}
+    focus = set(focus_terms(question))
+    out = []
+    for i, doc in enumerate(docs):
+        meta = dict(doc.metadata)
+        if i in similarity:
+            meta["similarity"] = similarity[i]
+        if "bm25" not in meta:
+            meta["keyword_match"] = bool(focus & set(stemmed_words(doc.page_content)))
+        out.append(Document(page_content=doc.page_content, metadata=meta, id=doc.id))
+    return out
+
+
+class AnswerRun:
+    """Answering one prepared question: the gate, the extractive answer or the LLM's streamed reply, and the
+    checks of the finished answer. The sync and async chains drive the same object; each method returns the
+    whole result so far (a stream chunk)."""
+
+    def __init__(self, setup: QASetup, x: dict[str, Any]) -> None:
+        self.setup = setup
+        self.x = x
+        self.result = QAResult(
+            question=x["question"], standalone_question=x["standalone"], context=x["context"], mode=setup.mode
         )
-    index = getattr(retriever, "index", None)
-    resolve = resolve_papers or (lambda refs: [index.resolve(r).id for r in refs] if index is not None else list(refs))
+        self._parts: list[str] = []
+        self._finished = False
 
-    condense_llm = (
-        (RunnableLambda(lambda x: {"history": format_history(x["chat_history"]), "question": x["question"]})
-         | PromptTemplate.from_template(CONDENSE_TEMPLATE)
-         | llm
-         | StrOutputParser())
-        if llm is not None
-        else None
-    )
+    def without_llm(self) -> QAResult | None:
+        """The final result when no LLM call is needed: the gate stopped the question, or the answerer is
+        extractive."""
+        if not passes_gate(self.x["context"], self.setup.gate_min_similarity):
+            return self._final(
+                answer=DONT_KNOW, abstained=True,
+                notice="No excerpt of the indexed papers is close enough to the question to answer it.",
+            )
+        if self.setup.llm is None:
+            return self._extractive()
+        return None
 
-    def condense(x: dict[str, Any], config: RunnableConfig) -> str:
-        if not x["chat_history"]:
-            return x["question"]
-        if condense_llm is None:
-            return condense_by_rule(x["question"], x["chat_history"])
-        try:
-            rewritten = condense_llm.invoke(x, config=config).strip()
-        except Exception as exc:  # noqa: BLE001 - the LLM's failure is reported clearly
-            raise llm_error(exc, llm) from exc
-        return rewritten.splitlines()[0].strip() if rewritten else x["question"]
-
-    def retrieve(x: dict[str, Any], config: RunnableConfig) -> list[Document]:
-        if x.get("context") is not None:
-            return list(x["context"])
-        papers = resolve(x["papers"]) if x["papers"] else None
-        kwargs: dict[str, Any] = {"papers": papers}
-        if x.get("k"):
-            kwargs["k"] = int(x["k"])
-        return retriever.invoke(x["standalone"], config=config, **kwargs)
-
-    prepared = (
-        RunnableLambda(_normalise_input, name="read_input")
-        | RunnablePassthrough.assign(standalone=RunnableLambda(condense, name="condense_question"))
-        | RunnablePassthrough.assign(context=RunnableLambda(retrieve, name="retrieve"))
-    )
-
-    def head(x: dict[str, Any]) -> QAResult:
-        return QAResult(question=x["question"], standalone_question=x["standalone"], context=x["context"], mode=mode)
-
-    def gated(x: dict[str, Any]) -> QAResult | None:
-        if passes_gate(x["context"], gate_min_similarity):
-            return None
-        return QAResult(
-            answer=DONT_KNOW,
-            abstained=True,
-            final=True,
-            notice="No excerpt of the indexed papers is close enough to the question to answer it.",
-        )
-
-    def messages(x: dict[str, Any]) -> Any:
+    def messages(self) -> Any:
+        """The prompt for the LLM."""
+        preset, x = self.setup.preset, self.x
         question = wrap_published_query(x["standalone"]) if preset.name == "published" else x["standalone"]
-        return preset.template.format_messages(
-            context=format_context(x["context"], preset.numbered_context), question=question
-        )
+        return preset.template.format_messages(context=format_context(x["context"], preset.numbered_context), question=question)
 
-    def finish_llm(full: str, context: list[Document]) -> QAResult:
-        answer = preset.parse_answer(full)
-        cleaned, dropped = drop_unknown_marks(answer, len(context)) if preset.numbered_context else (answer, [])
+    def add(self, chunk: Any) -> QAResult | None:
+        """One streamed piece of the LLM's reply; the result so far, or None when it carried no text."""
+        self._finished = self._finished or _finished(chunk)
+        text = _chunk_text(chunk)
+        if not text:
+            return None
+        self._parts.append(text)
+        self.result = self.result + {"answer": "".join(self._parts), "delta": text}
+        return self.result
+
+    def finish(self) -> QAResult:
+        """The checked answer: citation numbers that match no excerpt removed, citations checked, abstention."""
+        setup, context = self.setup, self.x["context"]
+        if not self._finished and hasattr(setup.llm, "openai_api_base"):
+            # OpenAI-compatible streams end with a finish reason; one that stops without it was cut off
+            raise LLMError(
+                f"The reply of {getattr(setup.llm, 'openai_api_base', None) or 'the LLM endpoint'} was cut off "
+                "before it finished (the stream ended early). Try again."
+            )
+        full = "".join(self._parts)
+        answer = setup.preset.parse_answer(full)
+        numbered = setup.preset.numbered_context
+        cleaned, dropped = drop_unknown_marks(answer, len(context)) if numbered else (answer, [])
         abstained = is_abstention(cleaned)
         citations = [] if abstained else check_citations(cleaned, context)
-        if not preset.numbered_context and not abstained:
+        if not numbered and not abstained:
             # the published format has no citation marks: every excerpt shown is a source
             citations = [citation_from(i, d, True) for i, d in enumerate(context, start=1)]
         notice = f"Removed citation numbers that match no excerpt: {dropped}." if dropped else ""
-        return QAResult(
-            final=True, abstained=abstained, citations=citations, notice=notice,
-            replace_answer=cleaned if cleaned != full else None,
-        )
+        return self._final(answer=cleaned, abstained=abstained, citations=citations, notice=notice)
 
-    def extractive_answer(x: dict[str, Any]) -> QAResult:
+    def _extractive(self) -> QAResult:
+        answerer, context = self.setup.answerer, self.x["context"]
         assert answerer is not None
-        found = answerer.answer(x["standalone"], x["context"])
+        found = answerer.answer(self.x["standalone"], context)
         if found.abstained:
-            return QAResult(answer=DONT_KNOW, abstained=True, final=True,
-                            notice="No sentence of the excerpts answers the question well enough to quote.")
+            return self._final(answer=DONT_KNOW, abstained=True,
+                               notice="No sentence of the excerpts answers the question well enough to quote.")
         # excerpts keep their retrieval rank as their number, as in an LLM prompt; the answer cites some
         quoted: dict[int, str] = {}
         for c in found.sentences:  # every sentence quoted from an excerpt, one per line
@@ -206,73 +272,116 @@ def create_qa_chain(
         answer = " ".join(f"\u201c{quote_safely(c.text)}\u201d [{c.excerpt + 1}]" for c in found.sentences)
         citations = [
             citation_from(i + 1, doc, i in quoted, quoted.get(i, ""), True if i in quoted else None)
-            for i, doc in enumerate(x["context"])
+            for i, doc in enumerate(context)
         ]
-        return QAResult(answer=answer, abstained=False, citations=citations, final=True)
+        return self._final(answer=answer, abstained=False, citations=citations)
 
-    def answer_stream(inputs: Iterator[dict[str, Any]], config: RunnableConfig) -> Iterator[QAResult]:
-        x = _collect(inputs)
-        yield head(x)
-        early = gated(x)
-        if early is not None:
-            yield early
-            return
-        if llm is None:
-            yield extractive_answer(x)
-            return
-        parts: list[str] = []
-        finished = False
-        try:
-            for chunk in llm.stream(messages(x), config=config):
-                finished = finished or _finished(chunk)
-                text = _chunk_text(chunk)
-                if text:
-                    parts.append(text)
-                    yield QAResult(answer=text)
-        except Exception as exc:  # noqa: BLE001 - mapped to a clear, key-free message
-            raise llm_error(exc, llm) from exc
-        _check_complete(finished, llm)
-        yield finish_llm("".join(parts), x["context"])
+    def _final(self, **fields: Any) -> QAResult:
+        self.result = self.result + {"delta": "", "final": True, "citations": [], "notice": "", **fields}
+        return self.result
 
-    async def answer_astream(inputs: AsyncIterator[dict[str, Any]], config: RunnableConfig) -> AsyncIterator[QAResult]:
-        x = await _acollect(inputs)
-        yield head(x)
-        early = gated(x)
-        if early is not None:
-            yield early
-            return
-        if llm is None:
-            yield extractive_answer(x)
-            return
-        parts: list[str] = []
-        finished = False
-        try:
-            async for chunk in llm.astream(messages(x), config=config):
-                finished = finished or _finished(chunk)
-                text = _chunk_text(chunk)
-                if text:
-                    parts.append(text)
-                    yield QAResult(answer=text)
-        except Exception as exc:  # noqa: BLE001
-            raise llm_error(exc, llm) from exc
-        _check_complete(finished, llm)
-        yield finish_llm("".join(parts), x["context"])
 
-    answer = RunnableGenerator(answer_stream, answer_astream, name="answer")
-    return (prepared | answer).with_config(run_name="paperchat_qa")
+def _stream_answer(inputs: Iterator[dict[str, Any]], config: RunnableConfig, setup: QASetup) -> Iterator[QAResult]:
+    run = AnswerRun(setup, _collect(inputs))
+    yield run.result
+    done = run.without_llm()
+    if done is not None:
+        yield done
+        return
+    try:
+        for chunk in setup.llm.stream(run.messages(), config=config):
+            piece = run.add(chunk)
+            if piece is not None:
+                yield piece
+    except Exception as exc:  # noqa: BLE001 - mapped to a clear, key-free message
+        raise llm_error(exc, setup.llm) from exc
+    yield run.finish()
+
+
+async def _astream_answer(
+    inputs: AsyncIterator[dict[str, Any]], config: RunnableConfig, setup: QASetup
+) -> AsyncIterator[QAResult]:
+    run = AnswerRun(setup, await _acollect(inputs))
+    yield run.result
+    done = run.without_llm()
+    if done is not None:
+        yield done
+        return
+    try:
+        async for chunk in setup.llm.astream(run.messages(), config=config):
+            piece = run.add(chunk)
+            if piece is not None:
+                yield piece
+    except Exception as exc:  # noqa: BLE001
+        raise llm_error(exc, setup.llm) from exc
+    yield run.finish()
+
+
+def create_qa_chain(
+    retriever: BaseRetriever,
+    llm: Any | None = None,
+    *,
+    embeddings: Any | None = None,
+    prompt: str | PromptPreset | Any = "strict",
+    gate_min_similarity: float = GATE_MIN_SIMILARITY,
+    extractive: ExtractiveAnswerer | None = None,
+) -> Runnable:
+    """The strict, cited question-answering chain over any retriever.
+
+    Args:
+        retriever: Any LangChain retriever. paperchat's :class:`~paperchat.vectorstore.retriever.PaperRetriever`
+            (``PaperIndex.as_retriever()``) also takes ``papers`` and ``k`` per question; other retrievers take
+            ``k`` when they accept it as a keyword (vector-store retrievers do).
+        llm: Any LangChain chat model; ``None`` selects the extractive answerer (quotes, no LLM).
+        embeddings: Scores excerpts the retriever did not score (and embeds sentences for the extractive
+            answerer); default: the paper index's embedder, else the offline MiniLM.
+        prompt: "strict" (default), "published" (the published pipeline's query format), or a
+            ``ChatPromptTemplate`` with ``{context}`` and ``{question}``.
+        gate_min_similarity: Below this best-excerpt similarity the answer is "I don't know" without
+            calling the LLM.
+        extractive: A configured extractive answerer.
+
+    Returns:
+        A ``Runnable`` from :class:`~paperchat.types.QAInput` to :class:`~paperchat.types.QAResult`.
+    """
+    index = getattr(retriever, "index", None) if isinstance(retriever, PaperRetriever) else None
+    if embeddings is None and index is not None:
+        vectors = index.vector_cache
+    else:
+        if embeddings is None:
+            from paperchat.vectorstore.embed import MiniLMEmbeddings
+
+            embeddings = MiniLMEmbeddings()
+        vectors = VectorCache(embeddings, 20_000)
+    answerer = None
+    if llm is None:
+        answerer = extractive or ExtractiveAnswerer(vectors.embedder, vectors=vectors)
+    condense_llm = None
+    if llm is not None:
+        condense_llm = (
+            RunnableLambda(lambda x: {"history": format_history(x["chat_history"]), "question": x["question"]})
+            | PromptTemplate.from_template(CONDENSE_TEMPLATE)
+            | llm
+            | StrOutputParser()
+        )
+    setup = QASetup(
+        retriever=retriever, llm=llm, preset=get_preset(prompt), vectors=vectors, answerer=answerer,
+        gate_min_similarity=gate_min_similarity, mode=model_label(llm) if llm is not None else "extractive",
+        condense_llm=condense_llm,
+    )
+    prepared = (
+        RunnableLambda(read_input, name="read_input")
+        | RunnablePassthrough.assign(standalone=RunnableLambda(partial(condense_question, setup=setup), name="condense_question"))
+        | RunnablePassthrough.assign(context=RunnableLambda(partial(retrieve_context, setup=setup), name="retrieve"))
+    )
+    answer = RunnableGenerator(
+        partial(_stream_answer, setup=setup), partial(_astream_answer, setup=setup), name="answer"
+    )
+    return (prepared | answer).with_types(input_type=QAInput, output_type=QAResult).with_config(run_name="paperchat_qa")
 
 
 def _finished(chunk: Any) -> bool:
     return bool((getattr(chunk, "response_metadata", None) or {}).get("finish_reason"))
-
-
-def _check_complete(finished: bool, llm: Any) -> None:
-    """OpenAI-compatible streams end with a finish reason; one that stops without it was cut off."""
-    if not finished and hasattr(llm, "openai_api_base"):
-        raise LLMError(
-            f"The reply of {getattr(llm, 'openai_api_base', None) or 'the LLM endpoint'} was cut off before it "
-            "finished (the stream ended early). Try again."
-        )
 
 
 def _chunk_text(chunk: Any) -> str:
@@ -303,14 +412,6 @@ def load_chain(settings: Any = None, llm: Any = None, prompt: str = "strict", **
         >>> chain = load_chain()  # doctest: +SKIP
         >>> chain.invoke({"question": "Which framework was used?", "papers": ["younis2020_herbarium_plant_organs.pdf"]})  # doctest: +SKIP
     """
-    from paperchat.llm import make_chat_model
-    from paperchat.vectorstore.index import PaperIndex
-    from paperchat.vectorstore.retriever import PaperRetriever
-    from paperchat.vectorstore.settings import Settings
+    from paperchat.stack import build_stack
 
-    settings = settings or Settings()
-    index = PaperIndex.open(settings)
-    retriever = PaperRetriever(index=index, k=settings.k, mode=settings.retrieval, **retriever_kwargs)
-    if llm is None and settings.uses_llm:
-        llm = make_chat_model(settings)
-    return create_qa_chain(retriever, llm=llm, prompt=prompt)
+    return build_stack(settings, llm=llm, prompt=prompt, **retriever_kwargs).chain

@@ -13,6 +13,8 @@ Example:
 from __future__ import annotations
 
 import re
+from pathlib import PurePath
+from typing import Any
 
 from langchain_core.documents import Document
 
@@ -77,20 +79,38 @@ def supports(sentence: str, excerpt: str) -> bool:
     return len(shared) >= MIN_SHARED_WORDS and len(shared) / len(words) >= MIN_SHARED_SHARE
 
 
+def _page(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None and str(value).strip() else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
 def citation_from(n: int, doc: Document, cited: bool, sentence: str = "", supported: bool | None = None) -> Citation:
-    """A :class:`Citation` for excerpt number ``n``."""
+    """A :class:`Citation` for excerpt number ``n``, from paperchat's metadata or any retriever's (``source``,
+    ``title``, ``page_label``/``page``)."""
     meta = doc.metadata
+    source = str(meta.get("source") or "")
+    file = str(meta.get("file") or (PurePath(source).name if source else ""))
+    page = _page(meta.get("page_label")) if "file" not in meta and meta.get("page_label") else _page(meta.get("page"))
     return Citation(
         n=n,
         doc_id=str(meta.get("doc_id", "")),
-        title=str(meta.get("title", "")),
-        file=str(meta.get("file", "")),
-        page=meta.get("page"),
-        page_end=meta.get("page_end"),
+        title=str(meta.get("title") or file),
+        file=file,
+        page=page,
+        page_end=_page(meta.get("page_end")),
         section=str(meta.get("section", "")),
         text=doc.page_content,
-        score=float(meta.get("score", 0.0)),
-        similarity=meta.get("similarity"),
+        score=_number(meta.get("score")) or 0.0,
+        similarity=_number(meta.get("similarity")),
         cited=cited,
         supported=supported,
         sentence=sentence,

@@ -65,6 +65,8 @@ def cmd_index(args: argparse.Namespace) -> int:
     from paperchat.vectorstore.ingest import index_paths
 
     settings = settings_from_args(args)
+    if args.ocr:
+        settings = settings.model_copy(update={"ocr": args.ocr})
     err = _console(stderr=True)
     with _writer_lock(settings, args.wait):
         index = PaperIndex.open(settings, rebuild=args.rebuild)
@@ -101,13 +103,17 @@ def _print_report(report: Any, settings: Settings) -> None:
     from rich.markup import escape
     from rich.table import Table
 
+    from paperchat.vectorstore.types import page_ranges
+
     out = _console()
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
     for col in ("status", "file", "pages", "chunks", "detail"):
         table.add_column(col, justify="right" if col in ("pages", "chunks") else "left", overflow="fold")
     style = {"added": "green", "replaced": "cyan", "unchanged": "dim", "failed": "bold red", "removed": "yellow"}
     for r in report.results:
-        detail = r.reason if r.status == "failed" else r.title[:60]
+        detail = r.reason if r.status == "failed" else (r.reason or r.title[:60])
+        if r.ocr_pages and r.status != "failed":
+            detail += f" (OCR: p. {page_ranges(r.ocr_pages)})"
         table.add_row(
             f"[{style[r.status]}]{r.status}[/]",
             escape(Path(r.path).name),
@@ -134,9 +140,10 @@ def _print_report(report: Any, settings: Settings) -> None:
 
 
 def _open_index(args: argparse.Namespace) -> Any:
+    """The index the command reads; a folder or collection that does not exist is an error, not a new index."""
     from paperchat.vectorstore.index import PaperIndex
 
-    return PaperIndex.open(settings_from_args(args))
+    return PaperIndex.open(settings_from_args(args), create=False)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -149,10 +156,13 @@ def cmd_list(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for col in ("id", "file", "pages", "chunks", "title"):
+    from paperchat.vectorstore.types import page_ranges
+
+    for col in ("id", "file", "pages", "chunks", "OCR", "title"):
         table.add_column(col, justify="right" if col in ("pages", "chunks") else "left", overflow="fold")
     for r in records:
-        table.add_row(r.id, escape(r.file), str(r.pages), str(r.chunks), escape(r.title[:80]))
+        ocr = f"p. {page_ranges(r.ocr_pages)}" if r.ocr_pages else ""
+        table.add_row(r.id, escape(r.file), str(r.pages), str(r.chunks), ocr, escape(r.title[:80]))
     out = _console()
     out.print(table)
     out.print(f"{len(records)} document(s) in {escape(index.settings.location())}")
@@ -164,7 +174,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
     with _writer_lock(settings, args.wait):
         from paperchat.vectorstore.index import PaperIndex
 
-        index = PaperIndex.open(settings)
+        index = PaperIndex.open(settings, create=False)
         record = index.resolve(args.doc)
         removed = index.delete_document(record.id)
     print(f"deleted {record.id} ({record.file}): {removed} chunks")
@@ -181,16 +191,16 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
     index = _open_index(args)
-    papers = resolve_papers(index, args.paper)
     retriever = PaperRetriever(index=index, k=args.k or 5, mode=settings.retrieval, include_references=args.references)
-    docs = retriever.invoke(args.query, papers=papers or None)
+    retriever.ensure_not_empty()
+    docs = retriever.invoke(args.query, papers=args.paper or None)
     rows = [
         {
             "rank": i + 1,
             "score": round(float(d.metadata.get("score", 0.0)), 4),
             "similarity": round(float(d.metadata.get("similarity", 0.0)), 4),
             "bm25": round(float(d.metadata.get("bm25", 0.0)), 3),
-            "id": d.metadata.get("id"),
+            "id": d.id,
             "doc_id": d.metadata.get("doc_id"),
             "file": d.metadata.get("file"),
             "title": d.metadata.get("title"),
@@ -220,16 +230,11 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 # -- ask / extract / eval -----------------------------------------------------------------------
 
-def _build_chain(settings: Settings, prompt: str = "strict") -> tuple[Any, Any]:
-    from paperchat.chain import create_qa_chain
-    from paperchat.llm import make_chat_model
-    from paperchat.vectorstore.index import PaperIndex
-    from paperchat.vectorstore.retriever import PaperRetriever
+def _build_chain(settings: Settings, prompt: str = "strict", create: bool = False) -> tuple[Any, Any]:
+    from paperchat.stack import build_stack
 
-    index = PaperIndex.open(settings)
-    retriever = PaperRetriever(index=index, k=settings.k, mode=settings.retrieval)
-    llm = make_chat_model(settings) if settings.uses_llm else None
-    return retriever, create_qa_chain(retriever, llm=llm, prompt=prompt)
+    stack = build_stack(settings, prompt=prompt, create=create)
+    return stack.retriever, stack.chain
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -242,22 +247,24 @@ def cmd_ask(args: argparse.Namespace) -> int:
     request = {"question": args.question, "papers": args.paper or [], "k": args.k}
     out = _console()
     result = None
-    streamed = False
+    streamed = ""
     for piece in chain.stream(request):
         result = piece if result is None else result + piece
-        if piece.answer and not args.json and not piece.final:
+        if piece.delta and not args.json:
             if not streamed:
-                out.print(f"[dim]{escape(mode_line(piece.mode or result.mode))}[/]")
-            out.print(escape(piece.answer), end="")
-            streamed = True
+                out.print(f"[dim]{escape(mode_line(result.mode))}[/]")
+            out.print(escape(piece.delta), end="")
+            streamed += piece.delta
     assert result is not None
     if args.json:
-        payload = result.model_dump(exclude={"context", "final"})
-        payload["citations"] = [c.model_dump() for c in result.citations]
+        payload = result.to_dict()
+        payload.pop("final", None)
         print(json.dumps(payload, indent=1, ensure_ascii=False))
         return EXIT_OK
     if streamed:
         out.print()
+        if result.answer.strip() != streamed.strip():  # the checks changed what was streamed
+            out.print(f"[bold]Checked answer:[/] {escape(result.answer)}")
     else:
         out.print(f"[dim]{escape(mode_line(result.mode))}[/]")
         out.print(escape(result.answer))
@@ -404,7 +411,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     missing = [str(f) for f in files if not f.exists()]
     if missing:
         raise PaperchatError(f"{len(missing)} paper(s) of {gold_path.name} are not in {corpus}: {', '.join(missing[:3])}")
-    retriever, chain = _build_chain(settings)
+    retriever, chain = _build_chain(settings, create=True)
     report = index_paths(retriever.index, files)
     if not report.ok:
         raise PaperchatError("Some papers could not be indexed: " + "; ".join(f"{r.path}: {r.reason}" for r in report.failed))
@@ -553,6 +560,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS", help="wait this long if another writer is busy")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--ocr", choices=("auto", "always", "never"),
+                   help="OCR of PDF pages: auto = pages without a usable text layer (default, PAPERCHAT_OCR), "
+                        "always = every page, never = none")
     _common(p)
     p.set_defaults(func=cmd_index)
 

@@ -13,7 +13,7 @@ import re
 import time
 from dataclasses import dataclass, field
 
-from paperchat.types import Citation, QAResult
+from paperchat.types import Citation, QAResult, page_label
 
 EXTRACTIVE_NOTE = (
     "extractive (no LLM configured): quoting the papers. To use an LLM, set OPENAI_API_KEY and/or "
@@ -77,22 +77,13 @@ def highlight(excerpt: str, sentences: str) -> str:
     return "".join(out)
 
 
-def pages(citation: Citation) -> str:
-    """"p. 3" or "pp. 3-4"."""
-    if not citation.page:
-        return ""
-    if citation.page_end and citation.page_end != citation.page:
-        return f"pp. {citation.page}-{citation.page_end}"
-    return f"p. {citation.page}"
-
-
 def source_label(citation: Citation) -> str:
     """One line naming a source: "[2] Title (file.pdf), p. 7, 2.4 Training"."""
     parts = [f"[{citation.n}] {citation.title or citation.file}"]
     if citation.file and citation.file != citation.title:
         parts[0] += f" ({citation.file})"
-    if pages(citation):
-        parts.append(pages(citation))
+    if page_label(citation):
+        parts.append(page_label(citation))
     if citation.section:
         parts.append(citation.section)
     return ", ".join(parts)

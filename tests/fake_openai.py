@@ -10,6 +10,7 @@ A reply is a dict:
     {"hold": event, "content": "..."}      answer once the test sets the threading.Event (at most 120 s)
     {"truncate": True, "content": "..."}   a stream cut off before [DONE]
     {"garbage": True}                      a body that is not JSON
+    {"tool_calls": [{"name": "t", "arguments": {...}}]}   the model calls tools (for agents)
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -29,6 +30,9 @@ class FakeOpenAI:
     def __init__(self) -> None:
         self.replies: list[dict[str, Any]] = []
         self.default: dict[str, Any] = {"content": "I don't know."}
+        #: Chooses a reply from the request body (e.g. by the question in the prompt); None falls back to
+        #: ``replies`` and ``default``.
+        self.responder: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None
         self.requests: list[dict[str, Any]] = []
         self.lock = threading.Lock()
         self.port = 0
@@ -66,7 +70,7 @@ def _handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 state.requests.append(
                     {"path": self.path, "body": payload, "authorization": self.headers.get("Authorization", "")}
                 )
-            reply = state.next_reply()
+            reply = (state.responder(payload) if state.responder else None) or state.next_reply()
             if reply.get("delay"):
                 time.sleep(reply["delay"])  # the server is slow on purpose; the client's timeout is under test
             if reply.get("hold") is not None:
@@ -86,17 +90,25 @@ def _handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 return
             content = reply.get("content", "")
             model = payload.get("model", "fake-model")
+            calls = [
+                {"id": f"call_{i}", "type": "function",
+                 "function": {"name": call["name"], "arguments": json.dumps(call.get("arguments", {}))}}
+                for i, call in enumerate(reply.get("tool_calls", []))
+            ]
             if payload.get("stream"):
-                self._stream(content, model, truncate=bool(reply.get("truncate")))
+                self._stream(content, model, truncate=bool(reply.get("truncate")), calls=calls)
                 return
+            message: dict[str, Any] = {"role": "assistant", "content": content or None if calls else content}
+            if calls:
+                message["tool_calls"] = calls
             body = {
                 "id": "chatcmpl-test", "object": "chat.completion", "created": 0, "model": model,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+                "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls" if calls else "stop"}],
                 "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
             }
             self._send(200, json.dumps(body).encode())
 
-        def _stream(self, content: str, model: str, truncate: bool) -> None:
+        def _stream(self, content: str, model: str, truncate: bool, calls: list[dict[str, Any]] | None = None) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Connection", "close")
@@ -116,8 +128,13 @@ def _handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 self.wfile.flush()
                 self.close_connection = True
                 return
+            for i, call in enumerate(calls or []):
+                delta = {"role": "assistant", "tool_calls": [{"index": i, **call}]}
+                chunk = {"id": "chatcmpl-test", "object": "chat.completion.chunk", "created": 0, "model": model,
+                         "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+                self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
             end = {"id": "chatcmpl-test", "object": "chat.completion.chunk", "created": 0, "model": model,
-                   "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+                   "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls" if calls else "stop"}]}
             self.wfile.write(f"data: {json.dumps(end)}\n\ndata: [DONE]\n\n".encode())
             self.wfile.flush()
             self.close_connection = True

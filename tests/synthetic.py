@@ -96,7 +96,7 @@ def build_synthetic(n: int, texts: list[str], metas: list[dict[str, Any]], vecto
                        for j, x in zip(numbers, doc_ids, strict=True)],
         )
         with lexical._conn:
-            lexical._conn.executemany("INSERT OR REPLACE INTO docs VALUES (?, ?)",
+            lexical._conn.executemany("INSERT OR REPLACE INTO docs VALUES (?, ?, 0)",
                                       [(x, n_chunks(j)) for j, x in zip(numbers, doc_ids, strict=True)])
     lexical.close()
     return {"seconds": round(time.perf_counter() - start, 1), "chunks": index.count_chunks(), "documents": n_docs}

@@ -13,18 +13,12 @@ from paperchat.vectorstore.settings import Settings
 @st.cache_resource(show_spinner="Loading the index and the embedding model...")
 def load(key: str) -> dict[str, Any]:
     """The index, retriever and chain for one configuration (loaded once per process)."""
-    from paperchat.chain import create_qa_chain
-    from paperchat.llm import make_chat_model
-    from paperchat.vectorstore.index import PaperIndex
-    from paperchat.vectorstore.retriever import PaperRetriever
+    from paperchat.stack import build_stack
 
-    settings = Settings()
-    index = PaperIndex.open(settings)
-    index.embedder.embed_query("warm up")  # the first question should not pay for loading the model
-    retriever = PaperRetriever(index=index, k=settings.k, mode=settings.retrieval)
-    llm = make_chat_model(settings) if settings.uses_llm else None
-    return {"settings": settings, "index": index, "retriever": retriever,
-            "chain": create_qa_chain(retriever, llm=llm), "mode": f"llm:{settings.model}" if llm else "extractive"}
+    stack = build_stack(Settings())
+    stack.index.embedder.embed_query("warm up")  # the first question should not pay for loading the model
+    return {"settings": stack.settings, "index": stack.index, "retriever": stack.retriever, "chain": stack.chain,
+            "mode": stack.mode}
 
 
 def resources() -> dict[str, Any]:

@@ -14,6 +14,8 @@ _EXPORTS = {
     "OpenAIEmbedder": "paperchat.vectorstore.embed",
     "make_embedder": "paperchat.vectorstore.embed",
     "PaperIndex": "paperchat.vectorstore.index",
+    "PaperRetriever": "paperchat.vectorstore.retriever",
+    "Settings": "paperchat.vectorstore.settings",
     "SearchHit": "paperchat.vectorstore.index",
     "FileResult": "paperchat.vectorstore.ingest",
     "IndexReport": "paperchat.vectorstore.ingest",

@@ -196,11 +196,50 @@ class MiniLMEmbeddings(Embeddings):
         return self.embed_array([text])[0].tolist()
 
 
+def embed_texts(embedder: Any, texts: list[str]) -> np.ndarray:
+    """Vectors of ``texts`` as a float32 array with L2-normalised rows, from any LangChain ``Embeddings``
+    (paperchat's own embedders return an array directly), so that a dot product is the cosine similarity."""
+    if not texts:
+        return np.zeros((0, int(getattr(embedder, "dimension", 0) or 0)), dtype=np.float32)
+    if hasattr(embedder, "embed_array"):
+        vectors = np.asarray(embedder.embed_array(list(texts)), dtype=np.float32)
+    else:
+        vectors = np.asarray(embedder.embed_documents(list(texts)), dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.clip(norms, 1e-12, None)
+
+
+def embed_question(embedder: Any, text: str) -> np.ndarray:
+    """One question's vector (``embed_query``: some models embed questions differently), L2-normalised."""
+    if hasattr(embedder, "embed_array"):
+        return embed_texts(embedder, [text])[0]
+    vector = np.asarray(embedder.embed_query(text), dtype=np.float32)
+    return vector / max(float(np.linalg.norm(vector)), 1e-12)
+
+
+def embedder_name(embedder: Any) -> str:
+    """Who an embedder is, as a collection records it: its ``name``, else its class and model."""
+    name = getattr(embedder, "name", None)
+    if isinstance(name, str) and name:
+        return name
+    model = getattr(embedder, "model", None) or getattr(embedder, "model_name", None)
+    kind = f"{type(embedder).__module__}.{type(embedder).__qualname__}"
+    return f"{kind}:{model}" if isinstance(model, str) and model else kind
+
+
+def embedder_dimension(embedder: Any) -> int:
+    """The vector size of an embedder: its ``dimension``, else measured on one text."""
+    dimension = getattr(embedder, "dimension", None)
+    if isinstance(dimension, int) and dimension > 0:
+        return dimension
+    return len(embedder.embed_query("dimension probe"))
+
+
 class VectorCache:
     """Embeddings of texts seen recently, bounded, safe to share between threads.
 
     Args:
-        embedder: Anything with ``embed_array(texts) -> array``.
+        embedder: Any LangChain ``Embeddings`` (rows come back L2-normalised).
         size: Vectors kept (least recently used go first).
     """
 
@@ -223,7 +262,7 @@ class VectorCache:
                 self._vectors.move_to_end(t)
         new = list(dict.fromkeys(t for t in texts if t not in known))
         if new:
-            vectors = np.asarray(self.embedder.embed_array(new), dtype=np.float32)
+            vectors = embed_texts(self.embedder, new)
             with self._lock:
                 for t, v in zip(new, vectors, strict=True):
                     known[t] = self._vectors[t] = v

@@ -36,3 +36,7 @@ class IndexUnavailableError(PaperchatError):
 
 class LLMError(PaperchatError):
     """The LLM endpoint failed; the message is safe to show (it never contains the API key)."""
+
+
+class EmptyIndexError(PaperchatError):
+    """The index holds no papers (or does not exist): a typo in the path or collection, or nothing indexed yet."""

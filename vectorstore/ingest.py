@@ -27,8 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from paperchat.vectorstore.checksum import file_sha256
+from paperchat.vectorstore.embed import embed_texts
 from paperchat.vectorstore.errors import DocumentError
-from paperchat.vectorstore.index import PaperIndex, embedded_chunks
+from paperchat.vectorstore.index import API_KIND, PaperIndex, embedded_chunks
 from paperchat.vectorstore.parse import supported
 from paperchat.vectorstore.types import DocumentRecord
 from paperchat.vectorstore.worker import ParseJob, ParseResult, ParseWorker
@@ -48,6 +49,7 @@ class FileResult:
     chunks: int = 0
     reason: str = ""
     seconds: float = 0.0
+    ocr_pages: list[int] = field(default_factory=list)  # pages read by OCR
 
 
 @dataclass(slots=True)
@@ -90,7 +92,7 @@ class IndexReport:
             "seconds": round(self.seconds, 3),
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
             "files": [
-                {k: getattr(r, k) for k in ("path", "status", "doc_id", "title", "pages", "chunks", "reason")}
+                {k: getattr(r, k) for k in ("path", "status", "doc_id", "title", "pages", "chunks", "reason", "ocr_pages")}
                 for r in self.results
             ],
         }
@@ -167,6 +169,7 @@ def parse_job(index: PaperIndex) -> ParseJob:
         chunk_overlap=settings.chunk_overlap,
         tokenizer_path=tokenizer,
         embedder_max_tokens=int(getattr(index.embedder, "max_tokens", 8191)),
+        ocr=settings.ocr,
     )
 
 
@@ -218,9 +221,11 @@ def index_paths(
     known = {r.id: r for r in index.list_documents(include_partial=True)}
     complete_at: dict[str, list[DocumentRecord]] = {}  # path -> the complete documents indexed from it
     for r in known.values():
-        if r.status == "complete":
-            complete_at.setdefault(r.path, []).append(r)
-    by_path = {path: records[-1] for path, records in complete_at.items()}
+        if r.status == "complete" and r.kind != API_KIND:
+            for where in r.paths or [r.path]:
+                complete_at.setdefault(where, []).append(r)
+    scheduled: dict[str, Path] = {}  # content (doc id) -> the file of this run that indexes it
+    copies: dict[str, list[str]] = {}  # content -> more files of this run with the same content
     to_parse: list[tuple[Path, str]] = []
     for path in files:
         t0 = time.perf_counter()
@@ -240,22 +245,34 @@ def index_paths(
             notify(result)
             continue
         report.timings["hash"] += time.perf_counter() - t0
-        record = known.get(sha[:16])
+        resolved, doc_id = str(path.resolve()), sha[:16]
+        record = known.get(doc_id)
         if record is not None and record.status == "complete":
-            resolved = str(path.resolve())
-            if record.path != resolved and not Path(record.path).exists():
-                index.update_path(record.id, resolved, path.name)  # moved or renamed: same content
             status = "unchanged"
             # an earlier run stopped between storing this version and removing the one it replaces
             for older in [r for r in complete_at.get(resolved, []) if r.id != record.id]:
-                index.delete_document(older.id)
-                known.pop(older.id)  # a later file with that content is indexed again, not "unchanged"
+                _forget_path(index, older, resolved)
                 status = "replaced"
+            # the content is known: this file may be a new name or copy of it (renamed, moved, copied)
+            paths = [p for p in record.paths or [record.path] if p != resolved and Path(p).exists()]
+            paths = [resolved, *paths] if not paths else [*paths, resolved]
+            if paths != record.paths:
+                index.set_paths(record.id, paths)
+                record.paths, record.path, record.file = paths, paths[0], Path(paths[0]).name
             complete_at[resolved] = [record]
-            result = FileResult(str(path), status, record.id, record.title, record.pages, record.chunks)
+            note = f"same content as {record.file}" if record.path != resolved else ""
+            result = FileResult(str(path), status, record.id, record.title, record.pages, record.chunks, reason=note,
+                                ocr_pages=record.ocr_pages)
             report.results.append(result)
             notify(result)
             continue
+        if doc_id in scheduled:  # a copy of a file this run indexes: once is enough
+            copies.setdefault(doc_id, []).append(resolved)
+            result = FileResult(str(path), "unchanged", doc_id, reason=f"same content as {scheduled[doc_id].name}")
+            report.results.append(result)
+            notify(result)
+            continue
+        scheduled[doc_id] = path
         to_parse.append((path, sha))
 
     job = parse_job(index)
@@ -286,39 +303,61 @@ def index_paths(
             if warm is not None:
                 warm.result()
             t_embed = time.perf_counter()
-            texts = [c.text for c in embedded_chunks(parsed.chunks)]
-            vectors = np.asarray(index.embedder.embed_array(texts), dtype=np.float32)
+            vectors = embed_texts(index.embedder, [c.text for c in embedded_chunks(parsed.chunks)])
             report.timings["embed"] += time.perf_counter() - t_embed
             if sum(isinstance(item, Future) for item in queue) >= 2:
                 report_ready(wait=True)  # at most two documents' vectors wait to be stored
-            queue.append(store.submit(_store, index, parsed, vectors, by_path, report, t0))
+            queue.append(store.submit(_store, index, parsed, vectors, complete_at, report, t0))
             report_ready(wait=False)
         report_ready(wait=True)
 
+    stored = {r.doc_id for r in report.results if r.status in ("added", "replaced")}
+    for doc_id, more in copies.items():
+        record = index.get_document(doc_id) if doc_id in stored else None
+        if record is not None:
+            index.set_paths(doc_id, [*record.paths, *more])
     if prune:
         for record in index.list_documents(include_partial=True):
-            if record.path and not Path(record.path).exists():
+            if record.kind == API_KIND:
+                continue  # texts added through the VectorStore API have no files to check
+            existing = [p for p in record.paths or [record.path] if p and Path(p).exists()]
+            if not existing:
                 index.delete_document(record.id)
                 result = FileResult(record.path, "removed", record.id, record.title, record.pages, record.chunks)
                 report.results.append(result)
                 notify(result)
+            elif existing != record.paths:
+                index.set_paths(record.id, existing)
     report.seconds = time.perf_counter() - started
     return report
 
 
+def _forget_path(index: PaperIndex, record: DocumentRecord, path: str) -> None:
+    """A file no longer holds this content: drop the path; a document left without files goes."""
+    remaining = [p for p in record.paths or [record.path] if p != path and Path(p).exists()]
+    if remaining:
+        index.set_paths(record.id, remaining)
+    else:
+        index.delete_document(record.id)
+
+
 def _store(
-    index: PaperIndex, parsed: ParseResult, vectors: np.ndarray, by_path: dict[str, object], report: IndexReport, t0: float
+    index: PaperIndex,
+    parsed: ParseResult,
+    vectors: np.ndarray,
+    complete_at: dict[str, list[DocumentRecord]],
+    report: IndexReport,
+    t0: float,
 ) -> FileResult:
     """Write one embedded document; a changed file's previous version goes once the new one is stored."""
     doc, chunks = parsed.doc, parsed.chunks
     t1 = time.perf_counter()
     index.write_document(doc, chunks, vectors)
-    previous = by_path.get(doc.path)
     status = "added"
-    if previous is not None and previous.id != doc.doc_id:  # type: ignore[attr-defined]
-        index.delete_document(previous.id)  # type: ignore[attr-defined]
+    for previous in [r for r in complete_at.get(doc.path, []) if r.id != doc.doc_id]:
+        _forget_path(index, previous, doc.path)
         status = "replaced"
     done = time.perf_counter()
     report.timings["store"] += done - t1
     return FileResult(doc.path, status, doc.doc_id, doc.title, doc.n_pages, len(chunks),
-                      seconds=done - t0 + parsed.parse_s + parsed.chunk_s)
+                      seconds=done - t0 + parsed.parse_s + parsed.chunk_s, ocr_pages=doc.ocr_pages)

@@ -42,7 +42,7 @@ QUERY_STOPWORDS = frozenset(
 )
 _WORD = re.compile(r"[A-Za-z0-9]+(?:[.\-][A-Za-z0-9]+)*")
 #: Bump when the table layout changes: an older sidecar is dropped and rebuilt from Chroma.
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 #: Most postings (chunk, term) a whole-collection search ranks: ranking costs ~1.5 us per match.
 POSTINGS_BUDGET = 20_000
 #: Terms in at least this many chunks have their counts read from the index's vocabulary (in the
@@ -98,7 +98,7 @@ class LexicalIndex:
                 "CREATE VIRTUAL TABLE IF NOT EXISTS chunks USING fts5(text, id UNINDEXED, doc_id, refs, "
                 "tokenize='porter unicode61 remove_diacritics 2')"
             )
-            self._conn.execute("CREATE TABLE IF NOT EXISTS docs (doc_id TEXT PRIMARY KEY, n_chunks INTEGER)")
+            self._conn.execute("CREATE TABLE IF NOT EXISTS docs (doc_id TEXT PRIMARY KEY, n_chunks INTEGER, rev INTEGER)")
         self._synced_ids: frozenset[str] | None = None  # None: the first search syncs
         self._common: dict[str, int] | None = None  # frequent (stemmed) terms and their chunk counts
         self._loading = threading.Event()
@@ -119,10 +119,10 @@ class LexicalIndex:
 
     # -- keeping in step with Chroma ---------------------------------------------------------------
 
-    def documents(self) -> dict[str, int]:
-        """Documents in the sidecar and their chunk counts."""
+    def documents(self) -> dict[str, tuple[int, int]]:
+        """Documents in the sidecar with their chunk counts and revisions."""
         with self._lock:
-            return dict(self._conn.execute("SELECT doc_id, n_chunks FROM docs").fetchall())
+            return {d: (n, rev or 0) for d, n, rev in self._conn.execute("SELECT doc_id, n_chunks, rev FROM docs")}
 
     def sync(self, index: Any, force: bool = False) -> tuple[int, int]:
         """Add the documents Chroma has and the sidecar lacks, drop those Chroma no longer has.
@@ -134,9 +134,9 @@ class LexicalIndex:
         complete = index.complete_ids()
         if not force and complete == self._synced_ids:
             return 0, 0
-        wanted = {r.id: r.chunks for r in index.list_documents()}
+        wanted = {r.id: (r.chunks, r.rev) for r in index.list_documents()}
         have = self.documents()
-        stale = [d for d, n in have.items() if d not in wanted or wanted[d] != n]
+        stale = [d for d, state in have.items() if wanted.get(d) != state]
         missing = [d for d in wanted if d not in have or d in stale]
         with self._lock, self._conn:
             for doc_id in stale:
@@ -144,11 +144,11 @@ class LexicalIndex:
                 self._conn.execute("DELETE FROM docs WHERE doc_id = ?", (doc_id,))
         for doc_id in missing:
             docs = index.get_chunks({"doc_id": doc_id})
-            rows = [(d.page_content, d.metadata["id"], doc_id, int(bool(d.metadata.get("in_references")))) for d in docs]
+            rows = [(d.page_content, d.id, doc_id, int(bool(d.metadata.get("in_references")))) for d in docs]
             with self._lock, self._conn:
                 self._delete_rows(doc_id)  # another process may have added it meanwhile: never twice
                 self._conn.executemany("INSERT INTO chunks (text, id, doc_id, refs) VALUES (?, ?, ?, ?)", rows)
-                self._conn.execute("INSERT OR REPLACE INTO docs VALUES (?, ?)", (doc_id, len(rows)))
+                self._conn.execute("INSERT OR REPLACE INTO docs VALUES (?, ?, ?)", (doc_id, *wanted[doc_id]))
         if missing or stale or self._synced_ids is None:
             self._changes += 1
             self._common = None  # counted on demand until the vocabulary is read again

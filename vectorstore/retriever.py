@@ -1,8 +1,10 @@
 """The paper-chunk retriever: dense (Chroma) and lexical (BM25) rankings fused by reciprocal rank.
 
 An ordinary LangChain ``BaseRetriever``: ``invoke``, ``batch``, ``ainvoke`` and callbacks work as for any
-retriever. Filters (papers, sections, references) can be fixed on the retriever or passed per call:
-``retriever.invoke("Which GPU?", papers=["38cc55fbbcfee4cb"])``.
+retriever. As LangChain retrievers do, ``k`` is a constructor field and a per-call keyword, and
+``search_kwargs`` holds defaults. Filters (papers, sections, references) can be fixed on the retriever or
+passed per call; papers are named by document id, file name or title, as on the command line:
+``retriever.invoke("Which GPU?", papers=["younis2020_herbarium_plant_organs.pdf"], k=3)``.
 
 Why hybrid, measured on the dev sets (README, "Retrieval"): dense alone misses exact names and numbers
 that questions mention, BM25 alone misses paraphrases; their reciprocal-rank fusion was better than
@@ -24,10 +26,17 @@ import numpy as np
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict, PrivateAttr
+from pydantic import ConfigDict, Field, PrivateAttr
 
+from paperchat.vectorstore.embed import embed_texts
+from paperchat.vectorstore.errors import EmptyIndexError, PaperchatError
+from paperchat.vectorstore.index import empty_index_message
 from paperchat.vectorstore.lexical import FTS5, LexicalIndex
 from paperchat.vectorstore.lexicon import expand_query
+
+#: What can be passed per call (and in ``search_kwargs``).
+SEARCH_KWARGS = ("k", "papers", "sections", "include_references")
+MAX_K = 500
 
 
 def rrf(rankings: Sequence[Sequence[str]], k: int = 60, weights: Sequence[float] | None = None) -> dict[str, float]:
@@ -40,35 +49,45 @@ def rrf(rankings: Sequence[Sequence[str]], k: int = 60, weights: Sequence[float]
     return fused
 
 
+def check_k(k: Any) -> int:
+    """``k`` as an int in 1..500, or a clear error."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= int(k) <= MAX_K:
+        raise PaperchatError(f"k must be a whole number from 1 to {MAX_K} (excerpts to retrieve), not {k!r}.")
+    return int(k)
+
+
 class PaperRetriever(BaseRetriever):
     """Retrieves paper chunks from a :class:`~paperchat.vectorstore.index.PaperIndex`.
 
-    Each returned document's metadata has ``id``, ``doc_id``, ``file``, ``title``, ``page``, ``page_end``,
-    ``section``, and the scores: ``score`` (fused), ``similarity`` (cosine to the query), ``bm25``.
+    Each returned document's ``id`` is its chunk id; its metadata has ``doc_id``, ``file``, ``title``,
+    ``source``, ``page``, ``page_end``, ``section`` (texts added through the ``VectorStore`` API keep their
+    own metadata), and the scores: ``score`` (fused), ``similarity`` (cosine to the query), ``bm25``.
 
     Args:
         index: The paper index.
-        k: Excerpts returned.
+        k: Excerpts returned (1-500).
         mode: "hybrid" (dense + BM25, fused) or "dense".
         fetch_k: Candidates taken from each ranking before fusion.
         rrf_k: The constant of reciprocal rank fusion.
-        papers: Document ids to search by default (None = all).
+        papers: Papers to search by default: document ids, file names or titles (None = all).
         sections: Section headings to search by default (None = all).
         include_references: Also search reference lists.
         expand_queries: Search lexically for the question's answer type too (``paperchat.vectorstore.lexicon``).
+        search_kwargs: Defaults for the per-call keywords (``k``, ``papers``, ``sections``, ``include_references``).
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     index: Any
-    k: int = 6
+    k: int = Field(default=6, ge=1, le=MAX_K)
     mode: Literal["hybrid", "dense"] = "hybrid"
-    fetch_k: int = 30
+    fetch_k: int = Field(default=30, ge=1)
     rrf_k: int = 60
-    papers: list[str] | None = None
+    papers: list[str] | str | None = None
     sections: list[str] | None = None
     include_references: bool = False
     expand_queries: bool = True
+    search_kwargs: dict[str, Any] = Field(default_factory=dict)
 
     _lexical: LexicalIndex | None = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
@@ -83,22 +102,36 @@ class PaperRetriever(BaseRetriever):
             self._lexical.sync(self.index)
             return self._lexical
 
+    def ensure_not_empty(self) -> None:
+        """Raise :class:`~paperchat.vectorstore.errors.EmptyIndexError` (naming the index and how to build it)
+        when the index has no papers: a typo in a path answers nothing, and should say so."""
+        if self.index.is_empty():
+            raise EmptyIndexError(empty_index_message(self.index.settings))
+
+    def options(self, **kwargs: Any) -> dict[str, Any]:
+        """The search options of one call: constructor fields, then ``search_kwargs``, then ``kwargs``;
+        validated, papers resolved to document ids."""
+        unknown = sorted(set(kwargs) - set(SEARCH_KWARGS)) + sorted(set(self.search_kwargs) - set(SEARCH_KWARGS))
+        if unknown:
+            raise PaperchatError(f"Unknown search option(s) {unknown}: PaperRetriever accepts {list(SEARCH_KWARGS)}.")
+        merged: dict[str, Any] = {
+            "k": self.k, "papers": self.papers, "sections": self.sections, "include_references": self.include_references,
+        }
+        merged.update({key: value for key, value in {**self.search_kwargs, **kwargs}.items() if value is not None})
+        merged["k"] = check_k(merged["k"])
+        merged["papers"] = self.index.resolve_papers(merged["papers"]) if merged["papers"] else None
+        merged["sections"] = [merged["sections"]] if isinstance(merged["sections"], str) else merged["sections"]
+        return merged
+
     def _get_relevant_documents(
-        self,
-        query: str,
-        *,
-        run_manager: CallbackManagerForRetrieverRun,
-        papers: Sequence[str] | None = None,
-        sections: Sequence[str] | None = None,
-        k: int | None = None,
-        include_references: bool | None = None,
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
     ) -> list[Document]:
+        opts = self.options(**kwargs)
         cache = getattr(self.index, "vector_cache", None)
-        if cache is not None:  # the extractive answerer embeds the same question: once is enough
-            vector = cache.embed([query])
-        else:
-            vector = np.asarray([self.index.embedder.embed_query(query)], dtype=np.float32)
-        return self.retrieve_with_vectors([query], vector, papers, sections, k, include_references)[0]
+        # the extractive answerer embeds the same question: once is enough
+        vector = cache.embed([query]) if cache is not None else embed_texts(self.index.embedder, [query])
+        return self.retrieve_with_vectors([query], vector, opts["papers"], opts["sections"], opts["k"],
+                                          opts["include_references"])[0]
 
     def retrieve_many(
         self,
@@ -107,9 +140,9 @@ class PaperRetriever(BaseRetriever):
         k: int | None = None,
         vectors: np.ndarray | None = None,
     ) -> list[list[Document]]:
-        """Retrieve for several queries with one embedding pass (batch extraction)."""
+        """Retrieve for several queries with one embedding pass (batch extraction); ``papers`` are ids."""
         if vectors is None:
-            vectors = self.index.embedder.embed_array(list(queries))
+            vectors = embed_texts(self.index.embedder, list(queries))
         return self.retrieve_with_vectors(queries, vectors, papers, None, k, None)
 
     def retrieve_with_vectors(
@@ -121,22 +154,21 @@ class PaperRetriever(BaseRetriever):
         k: int | None = None,
         include_references: bool | None = None,
     ) -> list[list[Document]]:
-        """Retrieve for queries whose embeddings are already known."""
-        papers = list(papers) if papers else self.papers
+        """Retrieve for queries whose embeddings are already known (``papers`` are document ids)."""
+        papers = list(papers) if papers else (self.index.resolve_papers(self.papers) if self.papers else None)
         sections = list(sections) if sections else self.sections
         refs = self.include_references if include_references is None else include_references
         k = k or self.k
         dense = self.index.nearest(np.asarray(vectors, dtype=np.float32), max(k, self.fetch_k), papers, sections)
         lexical = self.lexical()
-        # chunks of a document still being written (or whose writing was interrupted) are not shown
-        complete = self.index.complete_ids() if hasattr(self.index, "complete_ids") else None
+        # chunks of a document still being written (or deleted meanwhile) are not shown
+        complete = self.index.complete_ids()
         results = []
         for query, vector, hits in zip(queries, vectors, dense, strict=True):
-            if complete is not None:
-                hits = [h for h in hits if h.document.metadata.get("doc_id") in complete]
-            by_id = {h.document.metadata["id"]: h.document for h in hits}
-            similarity = {h.document.metadata["id"]: h.score for h in hits}
-            rankings = [[h.document.metadata["id"] for h in hits]]
+            hits = [h for h in hits if h.doc_id in complete]
+            by_id = {h.document.id: h.document for h in hits}
+            similarity = {h.document.id: h.score for h in hits}
+            rankings = [[h.document.id for h in hits]]
             bm25: dict[str, float] = {}
             if lexical is not None:
                 terms = expand_query(query) if self.expand_queries else query
@@ -163,5 +195,5 @@ class PaperRetriever(BaseRetriever):
     def _fetch(self, ids: list[str], vector: np.ndarray, by_id: dict[str, Document], similarity: dict[str, float]) -> None:
         """Chunks found only lexically: their text, metadata and cosine similarity to the query."""
         for doc, embedding in self.index.get_chunks_with_embeddings(ids):
-            by_id[doc.metadata["id"]] = doc
-            similarity[doc.metadata["id"]] = float(np.dot(embedding, vector))
+            by_id[str(doc.id)] = doc
+            similarity[str(doc.id)] = float(np.dot(embedding, vector))

@@ -2,15 +2,21 @@
 
 PDF parsing runs C code (pdfium) on untrusted files: a malformed file can hang it, exhaust memory or
 crash it. Each :class:`ParseWorker` owns one child process; a file that times out or kills the child
-becomes a :class:`~paperchat.vectorstore.errors.DocumentError` for that file alone, and the child is restarted for
-the next one. The child also chunks, so the parent process spends its time embedding.
+becomes a :class:`~paperchat.vectorstore.errors.DocumentError` for that file alone, and the child is
+restarted for the next one. The child also chunks, so the parent process spends its time embedding.
+
+The child is ``python -m paperchat.vectorstore.worker``, talking over two pipes: unlike multiprocessing's
+spawn, it never re-runs the caller's script (a plain script without ``if __name__ == "__main__":``, or
+Streamlit's page), so it starts in a fraction of a second with only what parsing needs. It ignores Ctrl-C:
+the parent stops it.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import signal
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -33,6 +39,7 @@ class ParseJob:
     embedder_max_tokens: int
     memory_mb: int = 4096
     nice: int = 10
+    ocr: str = "auto"  # "auto", "always" or "never" (parse.parse_file)
 
 
 @dataclass(slots=True)
@@ -70,7 +77,7 @@ def parse_and_chunk(path: str, job: ParseJob, counter: Any = None) -> ParseResul
 
     counter = counter or _TokenCounter(job.tokenizer_path)
     start = time.perf_counter()
-    doc = parse_file(path, max_pages=job.max_pages, max_bytes=job.max_bytes)
+    doc = parse_file(path, max_pages=job.max_pages, max_bytes=job.max_bytes, ocr=job.ocr)  # type: ignore[arg-type]
     parsed = time.perf_counter()
     chunks = chunk_document(doc, job.chunk_tokens, job.chunk_overlap, counter, job.embedder_max_tokens)
     if not chunks:
@@ -88,7 +95,7 @@ def _limit_memory(memory_mb: int) -> None:
         pass
 
 
-def _serve(conn: Connection, job: ParseJob) -> None:
+def _serve(requests: Connection, replies: Connection, job: ParseJob) -> None:
     _limit_memory(job.memory_mb)
     # Parsing only has to stay a few files ahead of embedding, which is most of the work: at normal
     # priority it halves onnxruntime's throughput (bench/ingest.py), at low priority it fills the gaps.
@@ -99,19 +106,19 @@ def _serve(conn: Connection, job: ParseJob) -> None:
     counter = _TokenCounter(job.tokenizer_path)
     while True:
         try:
-            path = conn.recv()
-        except EOFError:
-            return
+            path = requests.recv()
+        except (EOFError, OSError):
+            return  # the parent has gone
         if path is None:
             return
         try:
-            conn.send(("ok", parse_and_chunk(path, job, counter)))
+            replies.send(("ok", parse_and_chunk(path, job, counter)))
         except DocumentError as exc:
-            conn.send(("error", exc.reason))
+            replies.send(("error", exc.reason))
         except MemoryError:
-            conn.send(("error", f"parsing needed more than {job.memory_mb} MB of memory: the file is too complex"))
+            replies.send(("error", f"parsing needed more than {job.memory_mb} MB of memory: the file is too complex"))
         except Exception as exc:  # noqa: BLE001 - any parser failure is this file's failure
-            conn.send(("error", f"cannot parse the file ({type(exc).__name__}: {exc})"))
+            replies.send(("error", f"cannot parse the file ({type(exc).__name__}: {exc})"))
 
 
 class ParseWorker:
@@ -125,48 +132,73 @@ class ParseWorker:
     def __init__(self, job: ParseJob, timeout_s: float) -> None:
         self.job = job
         self.timeout_s = timeout_s
-        self._proc: Any = None
-        self._conn: Connection | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._send: Connection | None = None
+        self._recv: Connection | None = None
 
     def _start(self) -> None:
-        ctx = multiprocessing.get_context("spawn")  # never fork a process that runs ONNX threads
-        parent, child = ctx.Pipe()
-        proc = ctx.Process(target=_serve, args=(child, self.job), daemon=True, name="paperchat-parse")
-        proc.start()
-        child.close()
-        self._proc, self._conn = proc, parent
+        # a fresh interpreter, never a fork of a process that runs ONNX threads
+        to_child_r, to_child_w = os.pipe()
+        from_child_r, from_child_w = os.pipe()
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "paperchat.vectorstore.worker", str(to_child_r), str(from_child_w)],
+                pass_fds=(to_child_r, from_child_w), stdin=subprocess.DEVNULL, close_fds=True,
+            )
+        finally:
+            os.close(to_child_r)
+            os.close(from_child_w)
+        self._send = Connection(to_child_w, readable=False)
+        self._recv = Connection(from_child_r, writable=False)
+        self._send.send(self.job)
+
+    def _alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
 
     def _kill(self) -> None:
-        if self._proc is not None:
+        if self._proc is not None and self._proc.poll() is None:
             self._proc.kill()
-            self._proc.join(5)
-        if self._conn is not None:
-            self._conn.close()
-        self._proc, self._conn = None, None
+            try:
+                self._proc.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+        for conn in (self._send, self._recv):
+            if conn is not None:
+                conn.close()
+        self._proc, self._send, self._recv = None, None, None
 
     def parse(self, path: str | Path) -> ParseResult:
         """Parse and chunk ``path`` in the child; raises :class:`DocumentError` on any failure."""
-        if self._proc is None or not self._proc.is_alive():
+        if not self._alive():
             self._kill()
             self._start()
-        assert self._conn is not None
-        self._conn.send(str(path))
-        if not self._conn.poll(self.timeout_s):
+        assert self._send is not None and self._recv is not None
+        try:
+            self._send.send(str(path))
+        except OSError:  # the child died between files
+            self._kill()
+            self._start()
+            assert self._send is not None and self._recv is not None
+            self._send.send(str(path))
+        if not self._recv.poll(self.timeout_s):
             self._kill()
             raise DocumentError(
                 path, f"parsing took longer than {self.timeout_s:.0f} s and was stopped (PAPERCHAT_PARSE_TIMEOUT_S)"
             )
         try:
-            status, payload = self._conn.recv()
+            status, payload = self._recv.recv()
         except (EOFError, OSError):
+            code = None
             if self._proc is not None:
-                self._proc.join(5)
-            code = self._proc.exitcode if self._proc is not None else None
+                try:
+                    code = self._proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    code = None
             self._kill()
             how = f"signal {signal.Signals(-code).name}" if code is not None and code < 0 else f"exit code {code}"
             raise DocumentError(
                 path,
-                f"the PDF parser crashed on this file ({how}): the file is malformed, or needs more than the "
+                f"the parser crashed on this file ({how}): the file is malformed, or needs more than the "
                 f"{self.job.memory_mb} MB of memory a file may use (a decompression bomb)",
             )
         if status == "error":
@@ -175,11 +207,12 @@ class ParseWorker:
 
     def close(self) -> None:
         """Stop the child process."""
-        if self._conn is not None and self._proc is not None and self._proc.is_alive():
+        if self._send is not None and self._alive():
             try:
-                self._conn.send(None)
-                self._proc.join(2)
-            except (OSError, BrokenPipeError):
+                self._send.send(None)
+                assert self._proc is not None
+                self._proc.wait(2)
+            except (OSError, subprocess.TimeoutExpired):
                 pass
         self._kill()
 
@@ -196,3 +229,23 @@ def cpu_count() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return max(1, os.cpu_count() or 1)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The child: read the job, then parse the files the parent sends until it sends ``None`` or goes away."""
+    args = sys.argv[1:] if argv is None else argv
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops this process
+    requests = Connection(int(args[0]), writable=False)
+    replies = Connection(int(args[1]), readable=False)
+    try:
+        job = requests.recv()
+    except (EOFError, OSError):
+        return
+    _serve(requests, replies, job)
+
+
+if __name__ == "__main__":
+    # the module under its own name, not as __main__: what the child pickles must unpickle in the parent
+    from paperchat.vectorstore import worker
+
+    worker.main()

@@ -69,7 +69,8 @@ def test_stream_yields_pieces_then_citations(sample_index: Any, server: FakeOpen
     server.replies = [{"content": "It was implemented with Detectron2 [1], in the PyTorch framework [1]."}]
     pieces = list(chain_for(sample_index, llm_for(server)).stream({"question": QUESTION, "papers": [PAPER]}))
     assert pieces[0].context and not pieces[0].answer  # the excerpts come first
-    assert len([p for p in pieces if p.answer]) > 3  # then the answer, piece by piece
+    assert len([p for p in pieces if p.delta]) > 3  # then the answer, piece by piece
+    assert all(p.answer == "".join(q.delta for q in pieces[: i + 1]) for i, p in enumerate(pieces[:-1]))
     assert pieces[-1].final and pieces[-1].citations
     total = pieces[0]
     for piece in pieces[1:]:
@@ -88,7 +89,7 @@ def test_batch_and_async(sample_index: Any, server: FakeOpenAI) -> None:
         return [p async for p in chain.astream({"question": QUESTION, "papers": [PAPER]})]
 
     pieces = asyncio.run(collect())
-    assert pieces[-1].final and "".join(p.answer for p in pieces) == "PyTorch [1]."
+    assert pieces[-1].final and "".join(p.delta for p in pieces) == "PyTorch [1]." == pieces[-1].answer
 
 
 def test_invented_citation_numbers_are_dropped_and_unsupported_ones_flagged(sample_index: Any, server: FakeOpenAI) -> None:

@@ -102,4 +102,39 @@ def test_chroma_server_going_away_is_a_clear_error_and_the_chain_recovers(tmp_pa
         chain.invoke({"question": "Which optimizer was used?"})
     with chroma_server(data, port=port):  # back, same data and port: the same objects work again
         again = chain.invoke(question)
-        assert [d.metadata["id"] for d in again.context] == [d.metadata["id"] for d in before.context]
+        assert [d.id for d in again.context] == [d.id for d in before.context]
+
+
+def test_a_reader_keeps_answering_after_another_process_deletes_replaces_and_prunes(tmp_path: Path) -> None:
+    db, papers = tmp_path / "db", paper_folder(tmp_path / "papers", variants=2)
+    variant = papers / "tang2018_neural_language_model_tradeoffs-variant0.md"
+    run = {"env": clean_env(), "check": True, "timeout": 600, "capture_output": True}
+    subprocess.run(paperchat_command("index", str(papers), "--db", str(db), "--quiet"), **run)
+    reader = subprocess.Popen([sys.executable, "-m", "tests.integration.reader", str(db)], cwd=ROOT, env=clean_env(),
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert reader.stdout is not None and reader.stdin is not None
+    assert reader.stdout.readline().strip() == "ready"
+
+    def ask(question: str) -> dict[str, Any]:
+        reader.stdin.write(question + "\n")
+        reader.stdin.flush()
+        return json.loads(reader.stdout.readline())
+
+    questions = ["Which GPU were the QRNNs trained on?", "Variant 0. Which GPU were the QRNNs trained on?",
+                 "How were the herbarium scans annotated?", "What perplexity did the language models reach?"]
+    before = [ask(q) for q in questions]  # the reader's store now holds these papers' vectors
+    assert all(r["ok"] for r in before) and any("tang2018_neural_language_model_tradeoffs.md" in r["files"] for r in before)
+    # another process replaces a paper (edited and indexed again), prunes one, and deletes one
+    variant.write_text("Variant 0, edited.\n\n" + variant.read_text(encoding="utf-8"), encoding="utf-8")
+    (papers / "younis2020_herbarium_plant_organs.pdf").unlink()
+    subprocess.run(paperchat_command("index", str(papers), "--db", str(db), "--prune", "--quiet"), **run)
+    pruned = [ask(q) for q in questions]  # the reader notices the change and reopens its store
+    # a second change soon after that reopening must not be forgotten (nor its deleted vectors returned)
+    subprocess.run(paperchat_command("delete", "tang2018_neural_language_model_tradeoffs.md", "--db", str(db)), **run)
+    after = [ask(q) for q in questions * 3]
+    reader.stdin.close()
+    reader.wait(timeout=60)
+    assert all(r["ok"] for r in pruned + after), [r for r in pruned + after if not r["ok"]][:3]
+    assert not any("younis2020_herbarium_plant_organs.pdf" in r["files"] for r in pruned + after)
+    gone = {"tang2018_neural_language_model_tradeoffs.md", "younis2020_herbarium_plant_organs.pdf"}
+    assert not any(gone & set(r["files"]) for r in after), [r["files"] for r in after]

@@ -155,7 +155,7 @@ class _OtherEmbedder:
 
 def test_collection_built_by_another_embedder_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     settings = Settings(db=tmp_path / "db")
-    PaperIndex(settings, embedder=_OtherEmbedder())
+    PaperIndex(settings, embedding=_OtherEmbedder())
     with pytest.raises(EmbedderMismatchError, match="other-embedder"):
         PaperIndex.open(settings)
     code, out, err = run(capsys, "search", "anything", "--db", str(settings.db))
@@ -215,3 +215,29 @@ def test_collection_chunked_differently_is_refused_with_the_rebuild_command(
     assert code == 2 and "chunked as c1:200/30" in err
     code, report = index_json(capsys, db, str(papers), extra=("--rebuild",))
     assert code == 0 and report["counts"]["added"] == 2
+
+
+def test_one_content_under_several_names_and_a_renamed_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db, papers = tmp_path / "db", tmp_path / "papers"
+    papers.mkdir()
+    first, second = papers / "first.pdf", papers / "second.pdf"
+    first.write_bytes(make_pdf([METHODS_LINES], title="Plant organs"))
+    shutil.copy(first, second)
+    code, report = index_json(capsys, db, str(papers))
+    statuses = {Path(f["path"]).name: (f["status"], f["reason"]) for f in report["files"]}
+    assert code == 0 and report["counts"]["added"] == 1 and report["pages"] == 1  # parsed and embedded once
+    assert statuses["second.pdf"] == ("unchanged", "same content as first.pdf")
+    for name in ("first.pdf", "second.pdf"):  # either name finds the document
+        code, out, _ = run(capsys, "search", "Which GPU?", "--db", str(db), "--paper", name, "--json", "--k", "1")
+        assert code == 0 and json.loads(out)[0]["file"] == "first.pdf"
+    # renamed: unchanged, and sources name the file that exists
+    first.rename(papers / "renamed.pdf")
+    second.unlink()
+    code, report = index_json(capsys, db, str(papers), extra=("--prune",))
+    assert report["counts"] == {"added": 0, "unchanged": 1, "replaced": 0, "failed": 0, "removed": 0}
+    code, out, _ = run(capsys, "search", "Which GPU?", "--db", str(db), "--json", "--k", "1")
+    assert json.loads(out)[0]["file"] == "renamed.pdf"
+    code, out, _ = run(capsys, "list", "--db", str(db), "--json")
+    assert [d["file"] for d in json.loads(out)] == ["renamed.pdf"]
+    code, out, _ = run(capsys, "delete", "renamed.pdf", "--db", str(db))
+    assert code == 0 and "deleted" in out

@@ -16,11 +16,11 @@ def test_within_papers_search_is_exact_and_matches_chromas_filtered_search(sampl
     exact = sample_index.nearest(vectors, 5, papers)
     chroma = sample_index.dense_search(vectors, 5, sample_index.where(papers))
     for ours, theirs, vector in zip(exact, chroma, vectors, strict=True):
-        assert [h.document.metadata["id"] for h in ours] == [h.document.metadata["id"] for h in theirs]
+        assert [h.document.id for h in ours] == [h.document.id for h in theirs]
         assert all(h.document.metadata["doc_id"] in papers for h in ours)
         assert [h.score for h in ours] == pytest.approx([h.score for h in theirs], abs=1e-3)
         # scores are the cosine similarity to the stored vectors
-        stored = sample_index.get_chunks_with_embeddings([ours[0].document.metadata["id"]])[0][1]
+        stored = sample_index.get_chunks_with_embeddings([ours[0].document.id])[0][1]
         assert ours[0].score == pytest.approx(float(stored @ vector), abs=1e-5)
 
 
@@ -34,7 +34,7 @@ def test_section_filter_and_the_fallback_to_chroma_agree(sample_index: Any, monk
     assert len(exact) == sum(c.metadata["section"] == section for c in chunks)
     monkeypatch.setattr(index_module, "EXACT_SEARCH_MAX", 0)  # papers "too large": Chroma's HNSW answers
     approximate = sample_index.nearest(vector, 50, [record.id], [section])[0]
-    assert [h.document.metadata["id"] for h in approximate] == [h.document.metadata["id"] for h in exact]
+    assert [h.document.id for h in approximate] == [h.document.id for h in exact]
     assert sample_index.nearest(np.zeros((0, 384), np.float32), 5, [record.id]) == []
 
 

@@ -17,6 +17,7 @@ from paperchat.vectorstore.lexical import LexicalIndex
 class Record:
     id: str
     chunks: int
+    rev: int = 0
 
 
 @dataclass
@@ -36,7 +37,7 @@ class FakeIndex:
 
     def get_chunks(self, where: dict[str, str]) -> list[Document]:
         doc_id = where["doc_id"]
-        return [Document(page_content=t, metadata={"id": f"{doc_id}:{i:05d}", "in_references": r})
+        return [Document(id=f"{doc_id}:{i:05d}", page_content=t, metadata={"in_references": r})
                 for i, (t, r) in enumerate(self.docs[doc_id])]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from langchain_core.documents import Document
 
@@ -125,10 +127,16 @@ def test_condense_rule_for_follow_ups() -> None:
     assert condense_by_rule("Which GPU?", []) == "Which GPU?"
 
 
-def test_results_add_up_from_streamed_pieces() -> None:
+def test_streamed_chunks_are_whole_results_and_the_last_one_wins() -> None:
     head = QAResult(question="q", mode="extractive", context=[doc("x")])
-    total = head + QAResult(answer="Trained ") + QAResult(answer="on a GPU [1].")
-    final = QAResult(final=True, citations=[Citation(n=1, text="x")], replace_answer="Trained on a GPU [1].")
-    total = total + final
+    first = head + {"answer": "Trained ", "delta": "Trained "}
+    second = first + {"answer": "Trained on a GPU [1][9].", "delta": "on a GPU [1][9]."}
+    final = second + {"answer": "Trained on a GPU [1].", "delta": "", "final": True, "citations": [Citation(n=1, text="x")]}
+    assert first.answer == "Trained " and second.answer.endswith("[9].")  # earlier chunks are left as they were
+    total = head + first + second + final
     assert total.answer == "Trained on a GPU [1]." and total.final and total.citations[0].n == 1
     assert total.mode == "extractive" and len(total.context) == 1
+    # each chunk is consistent on its own; serialised, the last one carries the corrected answer
+    dumped = json.loads(json.dumps(final.to_dict()))
+    assert dumped["answer"] == "Trained on a GPU [1]." and dumped["citations"][0]["n"] == 1 and "[9]" not in dumped["answer"]
+    assert final["answer"] == final.answer and isinstance(final, dict)  # a dict, as LangChain chains return
