@@ -7,7 +7,6 @@ A reply is a dict:
     {"content": "text"}                    a normal answer (streamed in pieces when the client streams)
     {"status": 429}                        an HTTP error with an OpenAI-style error body
     {"delay": 5.0, "content": "..."}       answer after a delay (for client timeouts)
-    {"hold": event, "content": "..."}      answer once the test sets the threading.Event (at most 120 s)
     {"truncate": True, "content": "..."}   a stream cut off before [DONE]
     {"garbage": True}                      a body that is not JSON
     {"tool_calls": [{"name": "t", "arguments": {...}}]}   the model calls tools (for agents)
@@ -73,8 +72,6 @@ def _handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             reply = (state.responder(payload) if state.responder else None) or state.next_reply()
             if reply.get("delay"):
                 time.sleep(reply["delay"])  # the server is slow on purpose; the client's timeout is under test
-            if reply.get("hold") is not None:
-                reply["hold"].wait(120)  # the test decides when this reply goes out
             if "status" in reply:
                 error = {"error": {"message": reply.get("message", "scripted error"), "type": "test", "code": reply["status"]}}
                 self._send(reply["status"], json.dumps(error).encode())

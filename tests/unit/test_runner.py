@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import subprocess
+import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +16,23 @@ import pytest
 from paperchat.extract import ExtractionBusyError, results_lock, tasks_for
 from paperchat.runner import Workspace
 from paperchat.vectorstore.errors import IndexBusyError
-from paperchat.vectorstore.lock import write_lock
 from paperchat.vectorstore.settings import Settings
 from tests.unit.test_extract_engine import QUESTIONS, FakeChain, FakeRetriever, papers
 
 MANIFEST = {"id": "m1", "mode": "extractive", "questions": []}
+
+
+@contextlib.contextmanager
+def lock_held_by_another_process(db: Path) -> Iterator[None]:
+    """The index's write lock held by another process, as ``paperchat index`` holds it."""
+    code = "import sys; from paperchat.vectorstore.lock import write_lock\n" \
+           f"with write_lock({str(db)!r}):\n    print('held', flush=True); sys.stdin.read()"
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+        yield
+    finally:
+        proc.communicate("", timeout=30)
 
 
 def rows(ws: Workspace) -> list[dict[str, Any]]:
@@ -65,7 +81,7 @@ def test_a_run_goes_on_in_the_background_and_can_be_cancelled_and_resumed(ws: Wo
 def test_a_run_is_refused_while_the_index_is_written_or_the_results_are_held(ws: Workspace) -> None:
     settings = Settings(db=ws.folder.parent.parent, collection="papers")
     tasks = tasks_for(QUESTIONS, papers("a"))
-    with write_lock(settings.db), pytest.raises(IndexBusyError, match="start the run when indexing has finished"):
+    with lock_held_by_another_process(settings.db), pytest.raises(IndexBusyError, match="start the run when indexing"):
         ws.start(FakeRetriever(), FakeChain(), tasks, MANIFEST, settings)
     with results_lock(ws.results), pytest.raises(ExtractionBusyError):
         ws.start(FakeRetriever(), FakeChain(), tasks, MANIFEST, settings)
