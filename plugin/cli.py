@@ -340,19 +340,12 @@ def _run_extraction_with_progress(
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
-    from paperchat.extract import check_results_file, done_ids
+    from paperchat.extract import done_ids, wide_results
     from paperchat.manifest import build_manifest, record_manifest
 
     settings = settings_from_args(args)
-    out = Path(args.out)
-    results = out
-    if args.wide:
-        if out.suffix.lower() != ".csv":
-            raise PaperchatError(f"--wide writes a CSV table: give --out with .csv (not {out.name}).")
-        if args.ids:
-            raise PaperchatError("--wide needs --questions (the table's columns); --ids keeps a benchmark's own ids.")
-        results = out.with_name(f"{out.stem}.pairs.jsonl")  # the long rows a rerun resumes from
-    check_results_file(results)
+    out = Path(args.out)  # checked, with the questions, before anything is loaded (main)
+    results = wide_results(out) if args.wide else out  # --wide: the pairs a rerun resumes from
     retriever, chain = _build_chain(settings, args.prompt)
     tasks, questions, papers = _tasks_from_args(args, retriever.index)
     mode = f"llm:{settings.model}" if settings.uses_llm else "extractive"
@@ -638,13 +631,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``paperchat`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    for name in ("question", "query"):  # an empty question is a usage error, not one for the chain
+        if isinstance(getattr(args, name, None), str) and not getattr(args, name).strip():
+            parser.error(f"the {name} is empty: paperchat {args.command} \"your {name}\"")
     try:
+        if args.command == "extract":  # bad files are reported before the index and models are loaded
+            from paperchat.extract import check_inputs
+
+            check_inputs(args.out, args.questions, args.ids, wide=args.wide)
         return int(args.func(args))
     except ValidationError as exc:
         for problem in exc.errors():
             field = str(problem["loc"][0]) if problem["loc"] else "?"
+            message = str(problem["msg"]).removeprefix("Value error, ")
             print(
-                f"paperchat: error: invalid setting {field} (PAPERCHAT_{field.upper()} or its flag): {problem['msg']}",
+                f"paperchat: error: invalid setting {field} (PAPERCHAT_{field.upper()} or its flag): {message}",
                 file=sys.stderr,
             )
         return EXIT_ERROR
@@ -652,7 +653,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"paperchat: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except OSError as exc:  # a file the user named cannot be read or written
-        print(f"paperchat: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"paperchat: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("paperchat: interrupted; what was already indexed is kept.", file=sys.stderr)

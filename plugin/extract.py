@@ -17,6 +17,7 @@ short value a matrix cell shows.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import json
@@ -41,7 +42,7 @@ from paperchat.cells import (
     REPORTED,
     short_value,
 )
-from paperchat.questions import Question, read_question_file, with_columns
+from paperchat.questions import Question, read_question_file, read_text_file, with_columns
 from paperchat.vectorstore.errors import PaperchatError
 
 CSV_FIELDS = ("id", "paper", "question", "column", "answer", "abstained", "mode", "status", "value", "sources", "error", "run")
@@ -86,6 +87,29 @@ class ExtractionSummary:
         return self.done / self.seconds if self.seconds else 0.0
 
 
+#: What ``--out`` may be: results are written as JSON lines or CSV, chosen by the extension.
+OUTPUT_SUFFIXES = (".jsonl", ".csv")
+#: How much of an existing ``--out`` file is read to tell whether paperchat wrote it.
+CHECKED_BYTES = 1 << 20
+
+
+def _json_lines(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
+    rows = []
+    for i, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise PaperchatError(
+                f"{path}, line {i}: not valid JSON ({exc.msg}); each line must be one JSON object"
+            ) from None
+        if not isinstance(row, dict):
+            raise PaperchatError(f"{path}, line {i}: a JSON {type(row).__name__}, not an object with named fields")
+        rows.append((i, row))
+    return rows
+
+
 def read_questions(path: str | Path) -> list[str]:
     """Questions from a text file (one per line; blank lines and # comments skipped), JSONL or CSV."""
     return [q.text for q in read_question_file(path)]
@@ -93,16 +117,104 @@ def read_questions(path: str | Path) -> list[str]:
 
 def read_id_rows(path: str | Path) -> list[Task]:
     """Tasks from a JSONL with ``id``, ``paper_file`` and ``question`` per line (the benchmark format)."""
+    path = Path(path)
     tasks = []
-    for i, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        row = json.loads(line)
+    for i, row in _json_lines(path, read_text_file(path, "question rows")):
         missing = [k for k in ("id", "paper_file", "question") if not row.get(k)]
         if missing:
             raise PaperchatError(f"{path}, line {i}: missing {', '.join(missing)}")
         tasks.append(Task(str(row["id"]), str(row["paper_file"]), str(row["question"])))
     return tasks
+
+
+def wide_results(out: str | Path) -> Path:
+    """Where ``extract --wide --out TABLE.csv`` keeps its pairs (what a rerun resumes from): TABLE.pairs.jsonl."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}.pairs.jsonl")
+
+
+def check_inputs(
+    out: str | Path, questions: str | Path | None = None, ids: str | Path | None = None, wide: bool = False
+) -> None:
+    """Refuse bad ``extract`` arguments before any work: the output file (:func:`check_output`; with ``wide``,
+    the table and its pairs file), and the questions file or question rows (read once here, so that a bad
+    file is the first thing reported).
+
+    Raises:
+        PaperchatError: naming the file and what is wrong with it.
+    """
+    if wide:
+        check_wide_table(out)
+        if ids:
+            raise PaperchatError("--wide needs --questions (the table's columns); --ids keeps a benchmark's own ids.")
+        check_output(wide_results(out))
+    else:
+        check_output(out)
+    if ids:
+        read_id_rows(ids)
+    elif questions:
+        read_questions(questions)
+
+
+def check_wide_table(out: str | Path) -> None:
+    """Refuse a ``--wide`` table that is not a CSV, or an existing file that is not a paperchat table."""
+    out = Path(out)
+    if out.suffix.lower() != ".csv":
+        raise PaperchatError(f"--wide writes a CSV table: give --out with .csv (not {out.name}).")
+    if out.exists() and out.is_file() and out.stat().st_size:
+        with out.open("rb") as fh:
+            first = fh.readline(4096)
+        if not first.startswith((b"# run: ", b'"paper"')):
+            raise PaperchatError(f"--out {out}: the file exists and is not a paperchat table; name a new file.")
+    elif out.exists() and not out.is_file():
+        raise PaperchatError(f"--out {out}: not a regular file; name a .csv file")
+
+
+def check_output(out: str | Path) -> None:
+    """Refuse an ``--out`` that is not a results file: another extension, a folder or device, or an existing
+    file that paperchat did not write (a rerun appends to its own results only).
+
+    Raises:
+        PaperchatError: saying what is wrong and what to give instead.
+    """
+    out = Path(out)
+    accepted = " or ".join(OUTPUT_SUFFIXES)
+    if out.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise PaperchatError(
+            f"--out {out}: results are written as {accepted} (chosen by the extension), "
+            f"not '{out.suffix or 'no extension'}'; e.g. --out results.jsonl"
+        )
+    if not out.exists():
+        return
+    if not out.is_file():
+        raise PaperchatError(f"--out {out}: not a regular file; name a {accepted} file")
+    with out.open("rb") as fh:
+        data = fh.read(CHECKED_BYTES)  # the first rows say whose file it is; results can be large
+
+    def foreign(reason: str) -> PaperchatError:
+        return PaperchatError(
+            f"--out {out}: the file exists and is not paperchat's results ({reason}); name a new file "
+            "(a rerun with paperchat's own results file resumes it)"
+        )
+
+    try:
+        # an interrupted run may have cut the last character short: not final
+        text = codecs.getincrementaldecoder("utf-8")().decode(data, final=False)
+    except UnicodeDecodeError:
+        raise foreign("not UTF-8 text") from None
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    if not first:
+        return
+    if out.suffix.lower() == ".csv":
+        ok = {"id", "question"} <= set(next(csv.reader([first])))
+    else:
+        try:
+            row = json.loads(first)
+        except json.JSONDecodeError:
+            row = None
+        ok = isinstance(row, dict) and {"id", "question"} <= row.keys()
+    if not ok:
+        raise foreign("its first row has no 'id' and 'question'")
 
 
 def pair_id(paper_file: str, column: str) -> str:
@@ -143,32 +255,6 @@ def iter_rows(path: str | Path) -> Iterator[dict[str, Any]]:
                 continue  # a line cut short by an interrupted run is redone
             if isinstance(row, dict) and row.get("id"):
                 yield row
-
-
-def check_results_file(path: str | Path) -> None:
-    """Refuse to write into an existing file that is not a paperchat results file of the same format."""
-    path = Path(path)
-    if path.suffix.lower() not in (".jsonl", ".csv"):
-        raise PaperchatError(f"{path}: results are written as .jsonl or .csv; choose a file name with one of these suffixes.")
-    if not path.exists() or path.stat().st_size == 0:
-        return
-    if not path.is_file():
-        raise PaperchatError(f"{path}: not a file; choose another output file.")
-    try:
-        with path.open(encoding="utf-8", newline="") as fh:
-            if _is_csv(path):
-                header = next(csv.reader(fh), [])
-                ok = {"id", "question"} <= set(header)
-            else:
-                first = next((line for line in fh if line.strip()), "")
-                row = json.loads(first) if first else {}
-                ok = isinstance(row, dict) and "id" in row and "question" in row
-    except (UnicodeDecodeError, json.JSONDecodeError, csv.Error):
-        ok = False
-    if not ok:
-        raise PaperchatError(
-            f"{path} exists and is not a paperchat results file; choose another output file (it was left unchanged)."
-        )
 
 
 def _finished(row: dict[str, Any]) -> bool:
@@ -363,7 +449,7 @@ def run_extraction(
     """
     start = time.perf_counter()
     out = Path(out)
-    check_results_file(out)
+    check_output(out)
     summary = ExtractionSummary(total=len(tasks))
     stop = should_stop or (lambda: False)
     notify = progress or (lambda row: None)

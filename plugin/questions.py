@@ -145,19 +145,34 @@ def preset(name: str = DEFAULT_PRESET) -> list[Question]:
     return parse_questions(text, f"{name}.csv")
 
 
-def _decode(data: bytes, name: str) -> str:
+def decode_text(data: bytes, source: str, what: str) -> str:
+    """Text in UTF-8 (with or without BOM), UTF-16 with BOM, or a legacy 8-bit code page; binary data is refused."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise QuestionListError(f"{source}: invalid UTF-16 text ({exc.reason})") from None
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise QuestionListError(f"{name}: not UTF-8 text. Save the question list as UTF-8 (text or CSV).") from None
-    if "\x00" in text:
-        raise QuestionListError(f"{name}: binary data, not a question list (text, one question per line, or CSV).")
+        text = data.decode("cp1252", errors="replace")  # Latin-1 and Windows text: keep what is readable
+    controls = sum(1 for ch in text if (ch < " " and ch not in "\t\n\r\f") or ch == "\ufffd")
+    if "\x00" in text or controls > 0.05 * len(text):
+        raise QuestionListError(f"{source}: binary data, not a text file of {what}")
     return text
+
+
+def read_text_file(path: str | Path, what: str) -> str:
+    """A text file of ``what`` (see :func:`decode_text`), or an error naming the file and the problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise QuestionListError(f"{path}: {what} not found" if not path.exists() else f"{path}: not a regular file")
+    return decode_text(path.read_bytes(), str(path), what)
 
 
 def parse_questions(data: str | bytes, name: str = "questions") -> list[Question]:
     """Questions from the contents of a text, CSV or JSONL file named ``name`` (the suffix says which)."""
-    text = _decode(data, name) if isinstance(data, bytes) else data
+    text = decode_text(data, name, "questions") if isinstance(data, bytes) else data
     suffix = Path(name).suffix.lower()
     items: list[str | Question] = []
     if suffix == ".csv":
@@ -165,8 +180,9 @@ def parse_questions(data: str | bytes, name: str = "questions") -> list[Question
             reader = csv.DictReader(io.StringIO(text))
             fields = {(f or "").strip().lower(): f for f in reader.fieldnames or []}
             if "question" not in fields:
+                columns = ", ".join(f for f in fields if f) or "none"
                 raise QuestionListError(
-                    f"{name}: not a question list: a CSV needs a 'question' column (and optionally 'column')."
+                    f"{name}: no 'question' column (columns: {columns}); a question list needs one (and may have 'column')"
                 )
             for row in reader:
                 question = (row.get(fields["question"]) or "").strip()
@@ -181,9 +197,13 @@ def parse_questions(data: str | bytes, name: str = "questions") -> list[Question
                 continue
             try:
                 row = json.loads(line)
-            except json.JSONDecodeError:
-                raise QuestionListError(f"{name}, line {i}: not JSON (a .jsonl list has one JSON object per line).") from None
-            if isinstance(row, dict) and str(row.get("question") or "").strip():
+            except json.JSONDecodeError as exc:
+                raise QuestionListError(
+                    f"{name}, line {i}: not valid JSON ({exc.msg}); each line must be one JSON object"
+                ) from None
+            if not isinstance(row, dict):
+                raise QuestionListError(f"{name}, line {i}: a JSON {type(row).__name__}, not an object with named fields")
+            if str(row.get("question") or "").strip():
                 items.append(Question(str(row.get("column") or ""), str(row["question"])))
     else:
         for line in text.splitlines():
@@ -206,9 +226,7 @@ def read_question_file(path: str | Path) -> list[Question]:
     path = Path(path)
     if not path.exists() and str(path) in PRESETS:
         return preset(str(path))
-    if not path.is_file():
-        raise QuestionListError(f"{path}: questions file not found (or give a shipped list: {', '.join(PRESETS)}).")
-    return parse_questions(path.read_bytes(), path.name)
+    return parse_questions(read_text_file(path, "questions"), str(path))
 
 
 def questions_csv(questions: Sequence[Question]) -> str:

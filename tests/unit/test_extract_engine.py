@@ -14,7 +14,7 @@ from langchain_core.documents import Document
 from paperchat.extract import (
     ExtractionBusyError,
     Task,
-    check_results_file,
+    check_output,
     compact,
     done_ids,
     results_lock,
@@ -150,10 +150,10 @@ def test_compact_keeps_the_latest_row_per_id_and_skips_broken_lines(tmp_path: Pa
 def test_results_file_checks(tmp_path: Path) -> None:
     notes = tmp_path / "notes.jsonl"
     notes.write_text('{"title": "my notes"}\n', encoding="utf-8")
-    with pytest.raises(PaperchatError, match="not a paperchat results file"):
-        check_results_file(notes)
+    with pytest.raises(PaperchatError, match="not paperchat's results"):
+        check_output(notes)
     with pytest.raises(PaperchatError, match=".jsonl or .csv"):
-        check_results_file(tmp_path / "table.xlsx")
+        check_output(tmp_path / "table.xlsx")
     assert notes.read_text(encoding="utf-8") == '{"title": "my notes"}\n'
     out = tmp_path / "r.jsonl"
     with results_lock(out), pytest.raises(ExtractionBusyError, match="Another extraction run"):

@@ -64,13 +64,12 @@ def test_bad_question_lists_get_one_clear_message(questions: list[Question], mes
 
 
 @pytest.mark.parametrize(("data", "name", "message"), [
-    (b"\xff\xfeW\x00h\x00", "q.txt", "not UTF-8"),
-    (b"PK\x03\x04\x00\x00binary", "q.txt", "binary data"),
-    (b"title,notes\nx,y\n", "q.csv", "needs a 'question' column"),
+    (bytes(range(256)) * 4, "q.txt", "binary data, not a text file of questions"),
+    (b"title,notes\nx,y\n", "q.csv", r"no 'question' column \(columns: title, notes\)"),
     (b"\n# nothing\n", "q.txt", "no questions found"),
-    (b'{"question": "a"}\nnot json\n', "q.jsonl", "line 2: not JSON"),
+    (b'{"question": "a"}\nnot json\n', "q.jsonl", "line 2: not valid JSON"),
 ])
-def test_unreadable_question_files(data: bytes, name: str, message: str) -> None:
+def test_unreadable_question_lists(data: bytes, name: str, message: str) -> None:
     with pytest.raises(QuestionListError, match=message):
         parse_questions(data, name)
 
@@ -126,3 +125,9 @@ def test_edited_table_rows_become_a_question_list() -> None:
     assert questions_from_rows(rows) == [Question("optimizer_name", "Which optimizer is used?"),
                                          Question("gpu", "Which GPU was used?"),
                                          Question("long_training_take", "How long did training take?")]
+
+
+def test_question_lists_in_other_encodings() -> None:
+    assert parse_questions("Which caf\u00e9 data?\n".encode("utf-16"), "q.txt")[0].text == "Which caf\u00e9 data?"
+    assert parse_questions("column,question\nx,Which \u00e9tude?\n".encode("cp1252"), "q.csv") == [
+        Question("x", "Which \u00e9tude?")]
