@@ -66,7 +66,7 @@ def run_benchmark(bench: Path, work: Path, n_papers: int) -> tuple[dict[str, Any
     papers = index.list_documents()
     tasks = tasks_for(questions, papers)
     ws = Workspace.for_settings(settings)
-    samples: list[tuple[float, float, int]] = []
+    samples: list[tuple[float, float, int, int]] = []  # seconds, RSS MB, pairs done, vectors cached
     cpu = time.process_time()
     start = time.perf_counter()
     ws.start(retriever, chain, tasks, build_manifest(settings, "extractive", index, questions), settings)
@@ -74,7 +74,7 @@ def run_benchmark(bench: Path, work: Path, n_papers: int) -> tuple[dict[str, Any
 
     def sample() -> None:
         while not done.wait(0.5):
-            samples.append((time.perf_counter() - start, rss_mb(), ws.state().done))
+            samples.append((time.perf_counter() - start, rss_mb(), ws.state().done, len(index.vector_cache._vectors)))
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -86,10 +86,10 @@ def run_benchmark(bench: Path, work: Path, n_papers: int) -> tuple[dict[str, Any
     state = ws.state()
     assert state.status == "finished" and state.done == len(tasks), state
     rows = [json.loads(x) for x in ws.results.read_text(encoding="utf-8").splitlines()]
-    quarters = {}
+    quarters, cached = {}, {}
     for share in (0.1, 0.25, 0.5, 0.75, 1.0):
-        at = next((s for s in samples if s[2] >= share * len(tasks)), samples[-1] if samples else (0, rss_mb(), 0))
-        quarters[f"{int(share * 100)}%"] = round(at[1])
+        at = next((s for s in samples if s[2] >= share * len(tasks)), samples[-1] if samples else (0, rss_mb(), 0, 0))
+        quarters[f"{int(share * 100)}%"], cached[f"{int(share * 100)}%"] = round(at[1]), at[3]
     return {
         "papers": len(papers), "questions": len(questions), "pairs": len(tasks), "chunks": built["chunks"],
         "seconds": round(seconds, 1), "pairs_per_s": round(len(tasks) / seconds, 1),
@@ -99,6 +99,8 @@ def run_benchmark(bench: Path, work: Path, n_papers: int) -> tuple[dict[str, Any
         "reported": sum(r["status"] == "reported" for r in rows),
         "not_reported": sum(r["status"] == "not_reported" for r in rows),
         "rss_mb_by_progress": quarters,
+        # the answerer's sentence vectors, kept up to a bound (20,000, about 35 MB): what memory grows by
+        "vectors_cached_by_progress": cached, "vector_cache_bound": index.vector_cache.size,
         "rss_mb_min_max": [round(min(s[1] for s in samples)), round(max(s[1] for s in samples))] if samples else None,
     }, ws.results
 
@@ -184,7 +186,8 @@ def render_browser(db: Path, work: Path, n_papers: int) -> dict[str, Any]:
                 page.locator('.st-key-matrix-grid [data-testid="stDataFrame"]').get_by_text("purpose").first.wait_for(
                     state="attached", timeout=120_000)
                 matrix_s = time.perf_counter() - start
-                # over 2,000 marks Streamlit draws a chart on a canvas (SVG below): wait for either
+                # the heat map draws the first 100 papers unless asked for all; over 2,000 marks Streamlit draws on
+                # a canvas (SVG below): wait for either
                 heat = page.locator('[data-testid="stVegaLiteChart"]').nth(1)
                 heat.locator("canvas, svg").first.wait_for(timeout=300_000)
                 drawn = heat.locator("canvas, svg").first
@@ -225,7 +228,7 @@ def main() -> None:
             result["run"] = run
             print(f"run: {run['pairs']} pairs ({run['papers']} papers x {run['questions']} questions, extractive) in "
                   f"{run['seconds']} s, {run['pairs_per_s']} pairs/s (target for 100 x 28 <= {TARGET_RUN_S:.0f} s); "
-                  f"RSS by progress {run['rss_mb_by_progress']} MB")
+                  f"RSS by progress {run['rss_mb_by_progress']} MB, vectors cached {run['vectors_cached_by_progress']}")
         shutil.rmtree(work / "render-db", ignore_errors=True)
         db, written = render_collection(work, rows_file, args.render_papers)
         render = {"papers": args.render_papers, "questions": 28, "cells": written,

@@ -287,12 +287,13 @@ def report_shares(matrix: Matrix) -> list[dict[str, Any]]:
 
 
 def heatmap_records(matrix: Matrix, papers: Sequence[Paper] | None = None) -> list[dict[str, Any]]:
-    """One record per cell: paper label, file, column, status group and the value shown."""
+    """One record per cell: paper label, file, column, status group, the value shown, and the cell's row and
+    column positions (for sorting)."""
     return [
         {"paper": p.label, "file": p.file, "column": q.column, "status": CHART_GROUPS[matrix.status(p, q)],
-         "value": matrix.value(p, q)}
-        for p in (papers if papers is not None else matrix.papers)
-        for q in matrix.questions
+         "value": matrix.value(p, q), "row": i, "col": j}
+        for i, p in enumerate(papers if papers is not None else matrix.papers)
+        for j, q in enumerate(matrix.questions)
     ]
 
 

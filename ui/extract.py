@@ -57,6 +57,8 @@ MATRIX_EVERY_S = 5.0
 FAILED = {ERROR, NOT_INDEXED, NO_TEXT}
 SHOW = {"all cells": None, "reported": REPORTED, "not reported": NOT_REPORTED, "failed": "failed",
         "not run yet": MISSING}
+#: Papers the heat map draws unless all are asked for (a browser draws 100 x 28 cells in a blink, 500 x 28 not).
+HEATMAP_PAPERS = 100
 COLOURS = {"reported": "#2e7d32", "not reported": "#b0bec5", "failed": "#c62828", "not run yet": "#f5f5f5"}
 
 
@@ -332,11 +334,20 @@ if papers and questions:
                  alt.Tooltip("share:Q", format=".0%")],
     ).properties(title="Share of papers reporting each question", height=alt.Step(20))
     st.altair_chart(share_chart, width="stretch")
+    heat_papers = shown_papers
+    if len(shown_papers) > HEATMAP_PAPERS:
+        # a browser draws a few thousand cells at once; more wait until asked for
+        if not st.toggle(f"Heat map of all {len(shown_papers)} papers (slower to draw)", key="heat_all"):
+            heat_papers = shown_papers[:HEATMAP_PAPERS]
+            st.caption(f"The heat map shows the first {HEATMAP_PAPERS} of {len(shown_papers)} papers, as sorted and "
+                       "filtered above.")
     cell = alt.selection_point(name="cell", fields=["file", "column"], on="click")
-    row_height = max(8, min(22, 900 // max(1, len(shown_papers))))
-    heat = alt.Chart(pd.DataFrame(heatmap_records(matrix, shown_papers))).mark_rect(stroke="white", strokeWidth=0.5).encode(
-        x=alt.X("column:N", sort=order, title=None, axis=alt.Axis(labelAngle=-60, orient="top", labelOverlap=False)),
-        y=alt.Y("paper:N", sort=[p.label for p in shown_papers], title=None,
+    row_height = max(8, min(22, 900 // max(1, len(heat_papers))))
+    heat = alt.Chart(pd.DataFrame(heatmap_records(matrix, heat_papers))).mark_rect(stroke="white", strokeWidth=0.5).encode(
+        # sorted by position fields: an explicit list of 500 labels costs Vega a lookup per mark
+        x=alt.X("column:N", sort=alt.EncodingSortField("col", op="min"), title=None,
+                axis=alt.Axis(labelAngle=-60, orient="top", labelOverlap=False)),
+        y=alt.Y("paper:N", sort=alt.EncodingSortField("row", op="min"), title=None,
                 axis=alt.Axis(labelLimit=260, labelOverlap=row_height < 12)),
         color=alt.Color("status:N", scale=alt.Scale(domain=list(COLOURS), range=list(COLOURS.values())),
                         legend=alt.Legend(orient="bottom", title=None)),
