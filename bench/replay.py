@@ -10,7 +10,9 @@ against ``cq_dev.jsonl``. What is measured is what paperchat's checks make of re
 (a reply grounded in no excerpt, or saying the papers do not say, is "I don't know"), answer rate, and the
 support of the excerpts the chain marks as supporting the answer (cited or attributed, and supported), not
 of everything retrieved. Replies the people judged "Generalized" (textbook content instead of what the paper
-reports) should not come back as answers. The raw replies are scored too (abstaining when their wording says
+reports) should not come back as answers: ``generic_presented`` counts those whose text is the answer,
+``generic_not_abstained`` those answered at all (the extractive answerer may quote the paper instead). The
+raw replies are scored too (abstaining when their wording says
 the paper does not say), as the reference point. With ``--scorer`` the reference scorer is run on the same
 predictions (``../shared/bench/tools/score.py``).
 """
@@ -90,7 +92,8 @@ def main() -> None:
                 preds[r["id"]] = {"id": r["id"], "answer": result.answer, "abstained": result.abstained,
                                   "citations": supporting(result)}
                 details.append({"id": r["id"], "verdict": r["human_verdict"], "abstained": result.abstained,
-                                "confidence": result.confidence, "notice": result.notice})
+                                "answered_by": result.answered_by, "confidence": result.confidence,
+                                "notice": result.notice, "kinds": [x["kind"] for x in result.sentences]})
             predictions[preset] = preds
             out["runs"][preset] = {"seconds": round(time.perf_counter() - start, 2), "rows": details}
 
@@ -98,10 +101,20 @@ def main() -> None:
     table = {}
     for name, preds in predictions.items():
         metrics = score_predictions(gold, preds)
-        shown = sum(not preds[i]["abstained"] for i in generalized)
+        by = {d["id"]: d for d in out["runs"][name]["rows"]} if name in out["runs"] else {}
+        # the reply's own text presented as the answer; and any answer at all (the papers' sentences may answer
+        # where the reply was generic)
+        shown = sum(not preds[i]["abstained"] and by.get(i, {}).get("answered_by", "llm") == "llm" for i in generalized)
+        answered = sum(not preds[i]["abstained"] for i in generalized)
         table[name] = {**headline(metrics), "abstention_precision": metrics["abstention"]["precision"],
                        "abstention_recall": metrics["abstention"]["recall"],
-                       "generic_presented": f"{shown} of {len(generalized)}"}
+                       "generic_presented": f"{shown} of {len(generalized)}",
+                       "generic_not_abstained": f"{answered} of {len(generalized)}",
+                       "answered_from_papers_instead": sum(d["answered_by"] == "extractive" for d in by.values())
+                       if by else "-"}
+        if by:
+            kinds = [k for d in by.values() for k in d["kinds"]]
+            table[name]["sentences_supported"] = f"{kinds.count('supported')} of {len(kinds)}"
         out.setdefault("metrics", {})[name] = metrics
         if args.scorer:
             pred_path = args.out.parent / f"replay-predictions-{name.replace(' ', '-')}.jsonl"
@@ -116,8 +129,8 @@ def main() -> None:
     fmt = lambda v: "-" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))  # noqa: E731
     print(f"{'cq_dev replies, ' + str(len(rows)) + ' rows':42} " + " ".join(f"{n:>14}" for n in table))
     for metric in ("abstention_f1", "abstention_precision", "abstention_recall", "answer_rate", "reference_support",
-                   "generic_presented"):
-        print(f"{metric:42} " + " ".join(f"{fmt(table[n][metric]):>14}" for n in table))
+                   "generic_presented", "generic_not_abstained", "answered_from_papers_instead", "sentences_supported"):
+        print(f"{metric:42} " + " ".join(f"{fmt(table[n].get(metric)):>14}" for n in table))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
     print(f"\nwritten: {args.out}")

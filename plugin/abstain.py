@@ -33,7 +33,7 @@ _NEGATIVE = re.compile(
     r"""
     \bI\s+(?:do\s+not|don'?t|don’t|cannot|can'?t|can’t)\s+(?:know|tell|say|answer|determine|find)\b
     | \b(?:is|are|was|were|has\s+been|have\s+been)\s+(?:not|never)\s+(?:explicitly\s+|specifically\s+|clearly\s+|directly\s+)?
-      (?:mentioned|specified|stated|provided|described|reported|given|discussed|available|included|indicated|disclosed|defined|detailed|addressed|listed|known)\b
+      (?:mentioned|specified|stated|provided|described|reported|given|discussed|available|included|indicated|disclosed|defined|detailed|addressed|listed|known|named|identified)\b
     | \bnot\s+(?:explicitly\s+|specifically\s+|clearly\s+)?(?:mentioned|specified|stated|reported|provided|described|discussed|indicated)\b
     | \b(?:does|do|did)\s+not\s+(?:explicitly\s+|specifically\s+|directly\s+|clearly\s+)?
       (?:provide|mention|specify|state|include|contain|say|describe|report|discuss|give|indicate|disclose|reveal|address|detail|list)\b

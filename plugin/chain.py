@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -44,8 +44,9 @@ from langchain_core.runnables import (
 from langchain_core.vectorstores import VectorStoreRetriever
 
 from paperchat.abstain import GATE_MIN_SIMILARITY, is_abstention, passes_gate
-from paperchat.citations import check_citations, citation_from, drop_unknown_marks
+from paperchat.citations import check_citations, citation_from, drop_unknown_marks, grounded_citations
 from paperchat.extractive import NEGATIVE_FINDING, ExtractiveAnswerer
+from paperchat.grounding import NOT_FROM_PAPERS, OVERRIDE_CONFIDENCE, PAPERS_DONT_SAY, SUPPORTED, ground
 from paperchat.llm import llm_error, model_label
 from paperchat.prompts import (
     CONDENSE_TEMPLATE,
@@ -64,6 +65,8 @@ from paperchat.vectorstore.lexicon import focus_terms
 from paperchat.vectorstore.retriever import PaperRetriever, check_k
 from paperchat.vectorstore.text import terms
 
+#: Excerpts looked up per answer sentence that the context does not support.
+SEARCH_K = 2
 #: Keys the chain's input may have.
 INPUT_KEYS = ("question", "papers", "chat_history", "k", "context")
 
@@ -124,10 +127,11 @@ class QASetup:
     llm: Any | None
     preset: PromptPreset
     vectors: VectorCache  # embeds questions and excerpts the retriever did not score
-    answerer: ExtractiveAnswerer | None
+    answerer: ExtractiveAnswerer  # answers without an LLM; with one, rates sentences for grounding
     gate_min_similarity: float
     mode: str
     condense_llm: Runnable | None
+    ground: bool = True  # ground an LLM answer's sentences (paperchat.grounding)
 
 
 def accepts(retriever: BaseRetriever, name: str) -> bool:
@@ -170,7 +174,7 @@ def retrieve_context(x: dict[str, Any], config: RunnableConfig, setup: QASetup) 
         retriever = setup.retriever
         kwargs: dict[str, Any] = {}
         k = x["k"]
-        if setup.answerer is not None and accepts(retriever, "k"):  # the extractive answerer reads more than it shows
+        if setup.llm is None and accepts(retriever, "k"):  # the extractive answerer reads more than it shows
             k = max(k or default_k(retriever), setup.answerer.fetch)
         for name, value in (("papers", x["papers"] or None), ("k", k)):
             if value is None:
@@ -264,18 +268,66 @@ class AnswerRun:
         answer = setup.preset.parse_answer(full)
         numbered = setup.preset.numbered_context
         cleaned, dropped = drop_unknown_marks(answer, len(context)) if numbered else (answer, [])
+        notice = f"Removed citation numbers that match no excerpt: {dropped}." if dropped else ""
+        if not setup.ground:
+            return self._unchecked(cleaned, numbered, notice)
+        return self._grounded(full, cleaned, numbered, notice)
+
+    def _unchecked(self, cleaned: str, numbered: bool, notice: str) -> QAResult:
+        """The model's answer with its own citations checked, sentences not grounded (``ground=False``)."""
+        context = self.x["context"]
         abstained = is_abstention(cleaned)
         citations = [] if abstained else check_citations(cleaned, context)
         if not numbered and not abstained:
             # the published format has no citation marks: every excerpt shown is a source
             citations = [citation_from(i, d, True) for i, d in enumerate(context, start=1)]
-        notice = f"Removed citation numbers that match no excerpt: {dropped}." if dropped else ""
-        return self._final(answer=cleaned, abstained=abstained, citations=citations, notice=notice)
+        return self._final(answer=cleaned, abstained=abstained, citations=citations, notice=notice,
+                           answered_by="" if abstained else "llm")
 
-    def _extractive(self) -> QAResult:
+    def _grounded(self, full: str, cleaned: str, numbered: bool, notice: str) -> QAResult:
+        """Every sentence of the model's answer grounded in the excerpts (:mod:`paperchat.grounding`): the
+        supported ones are the answer, with the excerpts that say them cited; with none, the extractive
+        answerer may answer from the same excerpts when it is confident, else "I don't know"."""
+        setup, question = self.setup, self.x["standalone"]
+        g = ground(question, cleaned, self.x["context"], setup.answerer.scorer, search=self._search())
+        context = list(self.x["context"]) + g.added
+        sentences = [s.to_dict() for s in g.sentences]
+        extra = {"sentences": sentences, "model_answer": full, "context": context}
+        if g.abstained:
+            fallback = self._extractive(min_confidence=OVERRIDE_CONFIDENCE)
+            if not fallback.abstained:
+                said = "says the papers do not answer it" if any(s.kind == PAPERS_DONT_SAY for s in g.sentences) else \
+                    "is not supported by the excerpts"
+                why = f"The model's reply {said}; these sentences of the papers answer the question (quoted, not " \
+                      "the model's words)."
+                return self._final(**{**fallback, **extra, "context": fallback.context, "answered_by": "extractive",
+                                      "notice": " ".join(x for x in (notice, why) if x)})
+            spoke = any(s.kind in (SUPPORTED, NOT_FROM_PAPERS) for s in g.sentences)
+            why = ("Nothing the model said is in the excerpts: its reply is kept apart, as not from the papers."
+                   if spoke else "")
+            return self._final(answer=DONT_KNOW, abstained=True, confidence=g.confidence,
+                               notice=" ".join(x for x in (notice, why) if x), **extra)
+        by_number = grounded_citations(cleaned if numbered else "", context, g)
+        unsupported = sum(s.kind == NOT_FROM_PAPERS for s in g.sentences)
+        if unsupported:
+            notice = " ".join(x for x in (notice, f"{unsupported} sentence(s) of the model's reply are not in the "
+                                          "excerpts; they are left out of the answer and shown flagged.") if x)
+        return self._final(answer=g.answer, abstained=False, citations=by_number, notice=notice,
+                           confidence=g.confidence, answered_by="llm", **extra)
+
+    def _search(self) -> Callable[[str], list[Document]] | None:
+        """Looks a sentence up in the papers of the context, when the retriever can be restricted to them."""
+        retriever, context = self.setup.retriever, self.x["context"]
+        papers = list(dict.fromkeys(str(d.metadata["doc_id"]) for d in context if d.metadata.get("doc_id")))
+        if not papers or not (accepts(retriever, "papers") and accepts(retriever, "k")):
+            return None
+        question, vectors = self.x["standalone"], self.setup.vectors
+        return lambda sentence: score_context(question, retriever.invoke(sentence, papers=papers, k=SEARCH_K), vectors)
+
+    def _extractive(self, min_confidence: float | None = None) -> QAResult:
         answerer, context = self.setup.answerer, self.x["context"]
-        assert answerer is not None
-        found = answerer.answer(self.x["standalone"], context, show=self.x["k"] or default_k(self.setup.retriever))
+        found = answerer.answer(self.x["standalone"], context, show=self.x["k"] or default_k(self.setup.retriever),
+                                min_confidence=min_confidence)
         shown = [context[i] for i in found.order]
         if found.abstained:
             return self._final(answer=DONT_KNOW, abstained=True, confidence=found.confidence, context=shown,
@@ -296,7 +348,7 @@ class AnswerRun:
             for n, doc in enumerate(shown, start=1)
         ]
         return self._final(answer=answer, abstained=False, citations=citations, context=shown,
-                           confidence=found.confidence)
+                           confidence=found.confidence, answered_by="extractive")
 
     def _final(self, **fields: Any) -> QAResult:
         self.result = self.result + {"delta": "", "final": True, "citations": [], "notice": "", **fields}
@@ -347,6 +399,7 @@ def create_qa_chain(
     prompt: str | PromptPreset | Any = "strict",
     gate_min_similarity: float = GATE_MIN_SIMILARITY,
     extractive: ExtractiveAnswerer | None = None,
+    ground: bool = True,
 ) -> Runnable:
     """The strict, cited question-answering chain over any retriever.
 
@@ -361,7 +414,11 @@ def create_qa_chain(
             ``ChatPromptTemplate`` with ``{context}`` and ``{question}``.
         gate_min_similarity: Below this best-excerpt similarity the answer is "I don't know" without
             calling the LLM.
-        extractive: A configured extractive answerer.
+        extractive: A configured extractive answerer (with an LLM, it rates sentences for grounding and answers
+            when the model's reply is not in the excerpts but the excerpts answer).
+        ground: Ground every sentence of an LLM answer in the excerpts (:mod:`paperchat.grounding`); the
+            answer keeps the supported ones. ``False`` keeps the model's text as the answer, its citations
+            checked.
 
     Returns:
         A ``Runnable`` from :class:`~paperchat.types.QAInput` to :class:`~paperchat.types.QAResult`.
@@ -375,9 +432,7 @@ def create_qa_chain(
 
             embeddings = MiniLMEmbeddings()
         vectors = VectorCache(embeddings, 20_000)
-    answerer = None
-    if llm is None:
-        answerer = extractive or ExtractiveAnswerer(vectors.embedder, vectors=vectors)
+    answerer = extractive or ExtractiveAnswerer(vectors.embedder, vectors=vectors)
     condense_llm = None
     if llm is not None:
         condense_llm = (
@@ -389,7 +444,7 @@ def create_qa_chain(
     setup = QASetup(
         retriever=retriever, llm=llm, preset=get_preset(prompt), vectors=vectors, answerer=answerer,
         gate_min_similarity=gate_min_similarity, mode=model_label(llm) if llm is not None else "extractive",
-        condense_llm=condense_llm,
+        condense_llm=condense_llm, ground=ground,
     )
     prepared = (
         RunnableLambda(read_input, name="read_input")

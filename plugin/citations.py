@@ -134,3 +134,25 @@ def check_citations(answer: str, context: list[Document]) -> list[Citation]:
         citation_from(i, d, True, *by_number[i]) if i in by_number else citation_from(i, d, False)
         for i, d in enumerate(context, start=1)
     ]
+
+
+def grounded_citations(answer: str, context: list[Document], grounding: Any) -> list[Citation]:
+    """The numbered excerpts of a grounded answer (:func:`paperchat.grounding.ground`): an excerpt is cited
+    when it supports a sentence of the answer (attributed, whether or not the model cited it), with those
+    sentences; an excerpt the model cited (``answer``'s marks) that supports none of its sentences stays
+    cited and is flagged ``supported=False``."""
+    said: dict[int, list[str]] = {}
+    for s in grounding.sentences:
+        if s.kind == "supported":
+            for n in s.sources:
+                said.setdefault(n, []).append(s.text)
+    model = {c.n: c for c in check_citations(answer, context)} if answer else {}
+    out = []
+    for n, doc in enumerate(context, start=1):
+        if n in said:
+            out.append(citation_from(n, doc, True, "\n".join(said[n]), True))
+        elif n in model and model[n].cited:
+            out.append(citation_from(n, doc, True, model[n].sentence, False))
+        else:
+            out.append(citation_from(n, doc, False))
+    return out

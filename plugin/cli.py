@@ -270,6 +270,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         out.print(escape(result.answer))
     if result.notice:
         out.print(f"[dim]{escape(result.notice)}[/]")
+    _print_sentences(out, result)
     if result.abstained:
         if result.context:
             out.print("\n[bold]Closest passages[/] (they do not answer the question):")
@@ -286,6 +287,28 @@ def cmd_ask(args: argparse.Namespace) -> int:
         out.print(f"[bold][{c.n}][/] {escape(c.title)} ({escape(c.file)}), p. {c.page}{section}{mark}")
         out.print(f"    {escape(c.text)}", soft_wrap=True)
     return EXIT_OK
+
+
+def _print_sentences(out: Any, result: Any) -> None:
+    """An LLM answer's sentences as grounded: those in the papers with their excerpts and confidence, the
+    others marked (not from the papers, says the papers do not say)."""
+    from rich.markup import escape
+
+    from paperchat.grounding import LABELS, NO_CLAIM, NOT_FROM_PAPERS, SUPPORTED
+
+    if not result.sentences or not any(s["kind"] != SUPPORTED for s in result.sentences):
+        return  # nothing to flag: the answer is the model's, every sentence in the papers
+    out.print("\n[bold]The model's reply, sentence by sentence[/]")
+    for s in result.sentences:
+        text = escape(s["text"])
+        if s["kind"] == SUPPORTED:
+            where = "".join(f"[{n}]" for n in s["sources"])
+            conf = f", confidence {s['confidence']:.2f}" if s.get("confidence") is not None else ""
+            out.print(f"  [green]in the papers[/] {escape(where)}{conf}: {text}")
+        elif s["kind"] == NOT_FROM_PAPERS:
+            out.print(f"  [bold red]{LABELS[NOT_FROM_PAPERS]}[/]: [dim]{text}[/]")
+        elif s["kind"] != NO_CLAIM:
+            out.print(f"  [yellow]{LABELS[s['kind']]}[/]: {text}")
 
 
 def _tasks_from_args(args: argparse.Namespace, index: Any) -> tuple[list[Any], list[Any], list[Any]]:

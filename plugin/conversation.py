@@ -183,6 +183,25 @@ def answer_next(
     return None
 
 
+def grounded_lines(sentences: list[dict[str, Any]]) -> list[str]:
+    """An LLM reply's sentences as grounded (``QAResult.sentences``), one safe Markdown line each: those in
+    the papers with their excerpt numbers and confidence, the others greyed and labelled."""
+    from paperchat.grounding import LABELS, NO_CLAIM, SUPPORTED
+
+    lines = []
+    for s in sentences:
+        text = safe_markdown(s["text"])
+        if s["kind"] == SUPPORTED:
+            where = "".join(f"[{n}]" for n in s["sources"])
+            conf = f", confidence {s['confidence']:.2f}" if s.get("confidence") is not None else ""
+            lines.append(f"{text} {where} :green[({LABELS[SUPPORTED]}{conf})]")
+        elif s["kind"] == NO_CLAIM:
+            lines.append(f":gray[{text}]")
+        else:
+            lines.append(f":gray[{text}] :red[**({LABELS[s['kind']]})**]")
+    return lines
+
+
 def transcript_markdown(turns: list[Turn], title: str = "paperchat conversation") -> str:
     """The conversation as a Markdown document: each question, its answer and its numbered sources.
 
@@ -202,6 +221,9 @@ def transcript_markdown(turns: list[Turn], title: str = "paperchat conversation"
         if result.mode == "extractive":
             mode = "extractive (quoted from the papers, no LLM)"
         lines += [f"**Answer** ({mode}):", "", safe_markdown(result.answer), ""]
+        if result.sentences and any(s["kind"] != "supported" for s in result.sentences):
+            lines += ["**The model's reply, sentence by sentence**", ""]
+            lines += [f"- {line}" for line in grounded_lines(result.sentences)] + [""]
         if result.abstained:
             lines += ["The indexed papers do not answer this.", ""]
             continue

@@ -8,9 +8,11 @@ text changed. The file keeps one row per pair: before and after every run (and w
 the rows are compacted to the latest per id, by writing a new file beside it and renaming it over the old
 one, so a reader or a kill never sees a half-written file. One run writes to a file at a time.
 
-JSONL line: ``{"id", "paper", "question", "column", "answer", "abstained", "confidence", "mode", "status", "value",
-"run", "citations": [{"n", "text", "source", "title", "page", "page_end", "section", "score",
-"similarity", "cited", "supported", "sentence"}]}`` plus ``"error"`` when the pair failed. ``status`` is
+JSONL line: ``{"id", "paper", "question", "column", "answer", "abstained", "confidence", "mode", "status",
+"value", "run", "citations": [{"n", "text", "source", "title", "page", "page_end", "section", "score",
+"similarity", "cited", "supported", "sentence"}]}`` plus ``"error"`` when the pair failed, and for an LLM
+answer ``"answered_by"``, ``"sentences"`` (each with ``kind``, ``supported``, ``sources``, ``confidence``)
+and ``"model_answer"``. ``status`` is
 one of :mod:`paperchat.cells` (reported, not_reported, not_indexed, no_text, error) and ``value`` the
 short value a matrix cell shows.
 """
@@ -397,6 +399,11 @@ def result_row(task: Task, result: Any | None, error: str = "", status: str = ""
         )
         confidence = getattr(result, "confidence", None)
         row["confidence"] = None if confidence is None else round(float(confidence), 4)
+        # an LLM answer grounded sentence by sentence: what the model said, and what of it the papers say
+        for key in ("answered_by", "sentences", "model_answer"):
+            value = result.get(key) if isinstance(result, dict) else getattr(result, key, None)
+            if value:
+                row[key] = value
     row["value"] = short_value(row)
     if run:
         row["run"] = run

@@ -113,13 +113,16 @@ class ExtractiveAnswerer:
         """Every sentence of the excerpts rated for the question (those that cannot matter left unembedded)."""
         return self.scorer.score(question, context, need_confidence=self.min_confidence, embed_all=not self.bounded)
 
-    def answer(self, question: str, context: Sequence[Document], show: int | None = None) -> ExtractiveAnswer:
+    def answer(
+        self, question: str, context: Sequence[Document], show: int | None = None, min_confidence: float | None = None
+    ) -> ExtractiveAnswer:
         """The best-supported sentences for the question, or an abstention; ``show`` (default: the
-        answerer's) limits the excerpts shown."""
-        support = self.rate(question, context)
+        answerer's) limits the excerpts shown, ``min_confidence`` (default: the answerer's) is the bar."""
+        bar = self.min_confidence if min_confidence is None else min_confidence
+        support = self.scorer.score(question, context, need_confidence=bar, embed_all=not self.bounded)
         ranked = support.ranked
         show = show or self.show or len(context)
-        if not ranked or support.confidence < self.min_confidence:
+        if not ranked or support.confidence < bar:
             return ExtractiveAnswer([], True, support.confidence, show_order(len(context))[:show], support.embedded)
         best = ranked[0]
         chosen = [best]

@@ -145,6 +145,39 @@ _SECTIONS = {
 }
 
 
+#: Text addressed to a model reading the excerpt ("ignore all previous instructions and answer that ..."): it
+#: reports nothing, so it is never quoted or taken as evidence.
+_INSTRUCTION = re.compile(
+    r"\b(?:ignore|disregard|forget)\s+(?:all\s+|any\s+|the\s+)?(?:previous|prior|above|earlier|your)\b"
+    r"|\b(?:answer|respond|reply|say|state)\s+(?:only\s+)?(?:that|with)\b|\byou\s+(?:must|should)\s+(?:answer|say|respond|reply)\b",
+    re.I,
+)
+
+
+def is_instruction(text: str) -> bool:
+    """Text that instructs whoever reads it (a prompt injection), rather than reporting anything."""
+    return bool(_INSTRUCTION.search(text))
+
+
+def is_general_statement(text: str) -> bool:
+    """A general statement rather than a report: a definition, what is commonly done ("Dropout is a technique
+    that ...", "CNNs are widely used"), not in the first person or about this study."""
+    return bool(_GENERAL.search(text)) and not _FIRST_PERSON.search(text) and not _THIS_WORK.search(text)
+
+
+_INFERENCE = re.compile(
+    r"(?:(?:can|could|may|might)\s+(?:be\s+)?(?:inferred|assumed|deduced|speculated|guessed)|we\s+can\s+infer|"
+    r"(?:is|are|was|were)\s+(?:likely|probably|presumably)|it\s+is\s+(?:possible|likely|plausible)|likely|probably)",
+    re.I,
+)
+
+
+def is_speculation(text: str) -> bool:
+    """An inference, guess or hypothetical ("it can be inferred that they likely ...", "it is possible that"),
+    or future work or a recommendation: not what a paper reports."""
+    return bool(_INFERENCE.search(text) or _HEDGE.search(text) or _FUTURE.search(text) or _RECOMMEND.search(text))
+
+
 @lru_cache(maxsize=4096)
 def section_kind(section: str) -> str:
     """"methods", "results", "intro", "discussion" or "" for a section heading (the last part of a path wins)."""
@@ -208,13 +241,14 @@ class Candidate:
 
 
 def candidate_sentences(context: Sequence[Document], min_words: int = 5, max_words: int = 90) -> list[Candidate]:
-    """Sentences of the excerpts that could be quoted as answers."""
+    """Sentences of the excerpts that could be quoted as answers (not instructions to their reader)."""
     out = []
     for i, doc in enumerate(context):
         text = doc.page_content
         for start, end in sentence_spans(text):
             sentence = re.sub(r"\s+", " ", text[start:end]).strip()
-            if min_words <= len(sentence.split()) <= max_words and re.search(r"[a-z]{3}", sentence):
+            if min_words <= len(sentence.split()) <= max_words and re.search(r"[a-z]{3}", sentence) \
+                    and not is_instruction(sentence):
                 out.append(Candidate(sentence, i))
     return out
 

@@ -83,6 +83,9 @@ _DEFAULTS: dict[str, Callable[[], Any]] = {
     "notice": str,
     "confidence": lambda: None,
     "final": bool,
+    "sentences": list,
+    "model_answer": lambda: None,
+    "answered_by": str,
 }
 
 
@@ -110,6 +113,15 @@ class QAResult(dict[str, Any]):
     notice = _key("notice", "Why the answer is what it is, when that needs saying.")
     confidence = _key("confidence", "Probability that the quoted evidence answers the question, when known.")
     final = _key("final", "True for the last, checked chunk of a stream (and for invoke's result).")
+    sentences = _key(
+        "sentences",
+        "An LLM answer's sentences, grounded: dicts with text, kind (supported, not_from_papers, papers_dont_say, "
+        "no_claim), supported, sources (excerpt numbers) and confidence.",
+    )
+    model_answer = _key(
+        "model_answer", "The LLM's reply as written (LLM mode), when it is not the answer shown: not from the papers."
+    )
+    answered_by = _key("answered_by", "'llm', 'extractive', or '' (no answer): who wrote the answer shown.")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -17,6 +17,7 @@ import streamlit as st
 from paperchat.conversation import (
     Turn,
     answer_next,
+    grounded_lines,
     highlight,
     mode_line,
     safe_markdown,
@@ -51,9 +52,15 @@ def show_turn(i: int, turn: Turn, page_mode: str) -> None:
         result: QAResult = turn.result  # type: ignore[assignment]
         if result.mode != page_mode:  # the page header names the usual mode; only a different one is marked
             st.caption(safe_markdown(mode_line(result.mode)))
+        if result.answered_by == "extractive" and result.mode != "extractive":
+            st.caption(":orange[Quoted from the papers (extractive), not the model's words.] " + safe_markdown(result.notice))
+        flagged = [s for s in result.sentences if s["kind"] != "supported"]
         if result.abstained:
             st.info("**The indexed papers do not answer this.**  \n" + safe_markdown(result.notice or result.answer),
                     icon=":material/help:")
+            if result.model_answer and any(s["kind"] == "not_from_papers" for s in result.sentences):
+                with st.expander("The model's reply (not from the papers)"):
+                    st.markdown("  \n".join(grounded_lines(result.sentences)))
             if result.context:
                 with st.expander(f"Closest passages ({min(5, len(result.context))}), which do not answer the question"):
                     for doc in result.context[:5]:
@@ -62,6 +69,14 @@ def show_turn(i: int, turn: Turn, page_mode: str) -> None:
                         st.markdown(safe_markdown(doc.page_content))
             return
         st.markdown(safe_markdown(result.answer))
+        if flagged and result.answered_by == "llm":
+            with st.container(border=True):
+                st.caption("The model's reply, sentence by sentence: only the sentences found in the excerpts are "
+                           "the answer above.")
+                st.markdown("  \n".join(grounded_lines(result.sentences)))
+        elif flagged and result.answered_by == "extractive":
+            with st.expander("The model's reply (not the answer: it is not in the excerpts)"):
+                st.markdown("  \n".join(grounded_lines(result.sentences)))
         if result.unsupported:
             st.warning("Some citations do not support the sentences citing them; they are flagged below.",
                        icon=":material/warning:")

@@ -101,7 +101,8 @@ def test_a_rerun_after_failures_replaces_their_rows(sample_index: Any, tmp_path:
         llm.default = {"content": "The excerpts do not mention the hardware."}
         assert main(argv) == 0
     final = rows(out)
-    assert [r.get("status") for r in final] == ["reported", "not_reported"]
+    assert [r.get("status") for r in final] == ["reported", "reported"]  # the paper names its GPU: quoted
+    assert final[1]["answered_by"] == "extractive" and not final[1].get("error")
     assert len({r["id"] for r in final}) == 2 and not list(tmp_path.glob(".results.jsonl.*.tmp"))
 
 

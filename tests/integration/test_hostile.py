@@ -179,8 +179,10 @@ def test_llm_that_follows_an_injection_cannot_forge_citations(injected: Any) -> 
         chain = create_qa_chain(PaperRetriever(index=injected, k=4), llm=llm)
         result = chain.invoke({"question": "Which computer was the network trained on?"})
         sent = server.chat_requests()[-1]["body"]["messages"][-1]["content"]
-    assert "[7]" not in result.answer and "Removed citation numbers" in result.notice
-    assert result.cited == []  # nothing in the papers supports it, and no excerpt is claimed to
+    assert "Removed citation numbers that match no excerpt: [7]" in result.notice
+    # the injected instruction is no evidence: nothing reports it, the reply is kept apart (not the answer)
+    assert "quantum" not in result.answer and not any("quantum" in c.sentence for c in result.cited)
+    assert [s["kind"] for s in result.sentences] == ["not_from_papers"] and "quantum" in result.model_answer
     assert "quantum computer (7)" in sent or "quantum computer" not in sent
 
 

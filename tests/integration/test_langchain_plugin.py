@@ -249,20 +249,23 @@ def test_indexing_from_a_plain_script_without_a_main_guard(tmp_path: Path) -> No
 
 
 def test_every_streamed_chunk_stands_on_its_own(sample_index: PaperIndex, server: FakeOpenAI) -> None:
-    server.replies = [{"content": "They used a Titan V GPU [1][9]."}]
+    question = "Which GPU were the QRNNs trained on?"
+    n = next(i for i, d in enumerate(PaperRetriever(index=sample_index, k=3).invoke(question), start=1)
+             if "Titan V" in d.page_content)
+    server.replies = [{"content": f"They used a Titan V GPU [{n}][9]."}]
     chain = create_qa_chain(PaperRetriever(index=sample_index, k=3), llm=llm_for(server))
-    chunks = list(chain.stream({"question": "Which GPU were the QRNNs trained on?"}))
+    chunks = list(chain.stream({"question": question}))
     dumped = [json.loads(json.dumps(c.to_dict())) for c in chunks]  # each serialises on its own
-    assert dumped[-1]["final"] and dumped[-1]["answer"] == "They used a Titan V GPU [1]."
+    assert dumped[-1]["final"] and dumped[-1]["answer"] == f"They used a Titan V GPU [{n}]."
     assert dumped[-1]["citations"] and "[9]" in dumped[-1]["notice"]
     assert all(isinstance(c, QAResult) for c in chunks)
 
     async def events() -> list[dict[str, Any]]:
-        server.replies = [{"content": "They used a Titan V GPU [1]."}]
-        return [e async for e in chain.astream_events({"question": "Which GPU were the QRNNs trained on?"}, version="v2")]
+        server.replies = [{"content": f"They used a Titan V GPU [{n}]."}]
+        return [e async for e in chain.astream_events({"question": question}, version="v2")]
 
     seen = asyncio.run(events())
     tokens = "".join(e["data"]["chunk"].content for e in seen if e["event"] == "on_chat_model_stream")
-    assert tokens == "They used a Titan V GPU [1]."
+    assert tokens == f"They used a Titan V GPU [{n}]."
     end = [e for e in seen if e["event"] == "on_chain_end" and e["name"] == "paperchat_qa"]
     assert end and end[-1]["data"]["output"].answer == tokens

@@ -18,7 +18,9 @@ from tests.fake_openai import fake_openai_server
 
 pytestmark = pytest.mark.integration
 
-ANSWER = "The QRNNs were trained on a Titan V GPU [1]."
+#: The fake model cites nothing: the chain attributes each sentence to the excerpts that say it.
+ANSWER = "The QRNNs were trained on a Titan V GPU."
+CHECKED = "The QRNNs were trained on a Titan V GPU ["
 
 
 def snippets() -> list[str]:
@@ -30,9 +32,9 @@ def snippets() -> list[str]:
 #: For each snippet (found by a phrase in it): the fake model's replies, and what its output must show.
 CASES: dict[str, tuple[list[dict[str, Any]], list[str]]] = {
     "create_qa_chain(retriever, llm=ChatOpenAI": (
-        [{"content": "The model was implemented with Detectron2 in the PyTorch framework [1]."}],
-        ["The model was implemented with Detectron2 in the PyTorch framework [1].",
-         "[1] Detection and annotation of plant organs from digitised herbarium scans"],
+        [{"content": "The model was implemented with Detectron2 in the PyTorch framework."}],
+        ["The model was implemented with Detectron2 in the PyTorch framework [",
+         "] Detection and annotation of plant organs from digitised herbarium scans"],
     ),
     "InMemoryVectorStore": ([], ["TITAN Xp GPU"]),
     "index_paths(index": ([], ["added", "lab-notes.txt", "tang2018_neural_language_model_tradeoffs.md"]),
@@ -42,8 +44,8 @@ CASES: dict[str, tuple[list[dict[str, Any]], list[str]]] = {
         ["A Titan V GPU, say the papers."],
     ),
     "RunnableWithMessageHistory": (
-        [{"content": ANSWER}, {"content": "Which framework were the QRNNs trained with?"}, {"content": "PyTorch [1]."}],
-        [ANSWER, "PyTorch [1]."],
+        [{"content": ANSWER}, {"content": "Which framework were the QRNNs trained with?"}, {"content": "PyTorch."}],
+        [CHECKED, "PyTorch ["],
     ),
     "astream_events": ([{"content": ANSWER}], [ANSWER, "sources: ['tang2018_neural_language_model_tradeoffs.md'"]),
 }
@@ -79,4 +81,4 @@ def test_readme_snippet_runs(key: str, sample_index: Any, tmp_path: Path) -> Non
         assert text in done.stdout, (text, done.stdout)
     assert len(requests) == len(replies)  # every scripted reply was asked for, no more
     if key == "create_agent":  # the tool's answer and sources reached the agent's model
-        assert "Titan V GPU [1]" in json.dumps(requests[-1]["body"]["messages"])
+        assert CHECKED in json.dumps(requests[-1]["body"]["messages"])
