@@ -294,7 +294,7 @@ class AnswerRun:
         sentences = [s.to_dict() for s in g.sentences]
         extra = {"sentences": sentences, "model_answer": full, "context": context}
         if g.abstained:
-            fallback = self._extractive(min_confidence=OVERRIDE_CONFIDENCE)
+            fallback = self._extractive(min_confidence=OVERRIDE_CONFIDENCE, named=True)
             if not fallback.abstained:
                 said = "says the papers do not answer it" if any(s.kind == PAPERS_DONT_SAY for s in g.sentences) else \
                     "is not supported by the excerpts"
@@ -324,12 +324,13 @@ class AnswerRun:
         question, vectors = self.x["standalone"], self.setup.vectors
         return lambda sentence: score_context(question, retriever.invoke(sentence, papers=papers, k=SEARCH_K), vectors)
 
-    def _extractive(self, min_confidence: float | None = None) -> QAResult:
+    def _extractive(self, min_confidence: float | None = None, named: bool = False) -> QAResult:
+        """The extractive answer; ``named``: only if its best sentence names what was asked (an override)."""
         answerer, context = self.setup.answerer, self.x["context"]
         found = answerer.answer(self.x["standalone"], context, show=self.x["k"] or default_k(self.setup.retriever),
                                 min_confidence=min_confidence)
         shown = [context[i] for i in found.order]
-        if found.abstained:
+        if found.abstained or (named and not found.sentences[0].names_what_was_asked):
             return self._final(answer=DONT_KNOW, abstained=True, confidence=found.confidence, context=shown,
                                notice="No sentence of the excerpts answers the question well enough to quote.")
         # excerpts are shown and numbered with those holding the quotes first (as the answerer orders them);

@@ -70,8 +70,9 @@ MIN_COVERAGE_GENERAL = 0.75
 #: Sentences still unsupported after the first pass that are looked up in their papers (``search``).
 MAX_SEARCHED = 4
 #: When a model's reply is not in the excerpts (or says they do not answer), the extractive answerer answers
-#: instead only at this confidence or above: higher than its own bar (0.5), since a model that read the
-#: same excerpts found no answer in them.
+#: instead only at this confidence or above, higher than its own bar (0.5) since a model that read the same
+#: excerpts found no answer in them, and only with a sentence that names what was asked (a term of the
+#: answer's type, such as a GPU for "which hardware", or the question's focus).
 OVERRIDE_CONFIDENCE = 0.6
 #: A hedged answer ("X is not mentioned; however, ...") keeps its grounded part only when the support model
 #: rates it at least this likely to answer the question.

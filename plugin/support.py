@@ -235,6 +235,15 @@ class Candidate:
         return self.embedded and not self.speculative
 
     @property
+    def names_what_was_asked(self) -> bool:
+        """It mentions what the question asks for: a term of the answer's type or one of the question's
+        examples when the question is typed ("Which GPU ...": a GPU, a processor), else a focus term."""
+        f = self.features
+        if f.get("typed_question"):
+            return f.get("type", 0.0) > 0 or f.get("example", 0.0) > 0
+        return f.get("words", 0.0) > 0
+
+    @property
     def negative_finding(self) -> bool:
         """It reports that something was not done ("No data augmentation was applied")."""
         return bool(self.features.get("negative_finding", 0.0))

@@ -96,12 +96,42 @@ def test_llm_failure_keeps_the_chat_usable(app: AppTest, monkeypatch: pytest.Mon
         server.default = {"status": 500}
         ask(at, "Which GPU were the QRNNs trained on?")
         assert any("HTTP 500" in e.value for e in at.error)
-        server.default = {"content": "They were trained on a Titan V GPU [1]."}
+        server.default = {"content": "They were trained on a Titan V GPU."}
         ask(at, "Which GPU were the QRNNs trained on?")
         shown = texts(at)
-        assert "They were trained on a Titan V GPU [1]." in shown and "answered by gpt-4o-mini (LLM)" in shown
+        assert "They were trained on a Titan V GPU [" in shown and "answered by gpt-4o-mini (LLM)" in shown
         assert "sk-test-ui-secret" not in shown
         assert len(at.chat_message) == 4  # both turns kept
+
+
+def test_an_llm_answer_shows_which_sentences_are_in_the_papers(
+    app: AppTest, monkeypatch: pytest.MonkeyPatch, sample_index: Any
+) -> None:
+    with fake_openai_server() as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-ui")
+        at = AppTest.from_file(APP, default_timeout=180)
+        at.run()
+        server.default = {"content": "The QRNNs were trained on a Titan V GPU. "
+                                     "GPUs are commonly used to speed up the training of neural networks."}
+        ask(at, "Which GPU were the QRNNs trained on?")
+        shown = texts(at)
+        answer = next(m.value for m in at.main.markdown if m.value.startswith("The QRNNs were trained")).replace("\\", "")
+        assert "Titan V GPU [" in answer and "commonly used" not in answer  # only what the papers say
+        flagged = next(line for line in shown.splitlines() if "commonly used" in line)
+        assert ":gray[" in flagged and "not from the papers" in flagged  # greyed and labelled
+        assert "in the papers" in shown and "confidence" in shown
+
+        # a reply of textbook content about what the paper does not report: "I don't know", the reply kept apart
+        next(b for b in at.sidebar.button if b.label == "New chat").click().run()  # no history to condense
+        server.default = {"content": "Common data augmentation methods include random cropping and flipping, which "
+                                     "are typically used to reduce overfitting in deep networks."}
+        ask(at, "Which data augmentation was applied to the QRNN training data?")
+        last = at.main.chat_message[-1]
+        assert any("do not answer this" in i.value for i in last.info)
+        folded = [e for e in last.expander if e.label.startswith("The model's reply")]
+        assert folded and "not from the papers" in folded[0].label
+        assert any("cropping" in m.value and "not from the papers" in m.value for m in folded[0].markdown)
 
 
 def test_new_chat_and_download(app: AppTest) -> None:

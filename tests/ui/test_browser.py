@@ -305,6 +305,8 @@ def test_hostile_model_output_renders_inert(browser: Any, tmp_path: Path) -> Non
             page.goto(url)
             page.get_by_placeholder(ASK).wait_for(timeout=120_000)
             ask(page, "Which GPU were the QRNNs trained on?")
+            # the reply is not in the papers (the paper's own sentence answers instead): open the model's reply
+            page.locator('[data-testid="stExpander"] summary', has_text="The model's reply").first.click()
             page.get_by_text("window.__pwned = 4", exact=False).first.wait_for(timeout=30_000)
             shot(page, "hostile-llm-answer")
             assert page.evaluate("window.__pwned") is None  # no script ran
