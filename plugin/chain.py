@@ -72,7 +72,7 @@ INPUT_KEYS = ("question", "papers", "chat_history", "k", "context")
 
 _FOLLOW_UP = re.compile(
     r"^\s*(?:and|but|also|what about|how about|same|then)\b|\b(?:it|its|they|them|their|this|that|these|those|there|he|she)\b",
-    re.I,
+    re.IGNORECASE,
 )
 
 
@@ -161,7 +161,7 @@ def condense_question(x: dict[str, Any], config: RunnableConfig, setup: QASetup)
         return condense_by_rule(x["question"], x["chat_history"])
     try:
         rewritten = setup.condense_llm.invoke(x, config=config).strip()
-    except Exception as exc:  # noqa: BLE001 - the LLM's failure is reported clearly
+    except Exception as exc:
         raise llm_error(exc, setup.llm) from exc
     return rewritten.splitlines()[0].strip() if rewritten else x["question"]
 
@@ -310,8 +310,9 @@ class AnswerRun:
         by_number = grounded_citations(cleaned if numbered else "", context, g)
         unsupported = sum(s.kind == NOT_FROM_PAPERS for s in g.sentences)
         if unsupported:
-            notice = " ".join(x for x in (notice, f"{unsupported} sentence(s) of the model's reply are not in the "
-                                          "excerpts; they are left out of the answer and shown flagged.") if x)
+            flagged = (f"{unsupported} sentence(s) of the model's reply are not in the excerpts; they are left out "
+                       "of the answer and shown flagged.")
+            notice = " ".join(x for x in (notice, flagged) if x)
         return self._final(answer=g.answer, abstained=False, citations=by_number, notice=notice,
                            confidence=g.confidence, answered_by="llm", **extra)
 
@@ -368,7 +369,7 @@ def _stream_answer(inputs: Iterator[dict[str, Any]], config: RunnableConfig, set
             piece = run.add(chunk)
             if piece is not None:
                 yield piece
-    except Exception as exc:  # noqa: BLE001 - mapped to a clear, key-free message
+    except Exception as exc:
         raise llm_error(exc, setup.llm) from exc
     yield run.finish()
 
@@ -387,7 +388,7 @@ async def _astream_answer(
             piece = run.add(chunk)
             if piece is not None:
                 yield piece
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise llm_error(exc, setup.llm) from exc
     yield run.finish()
 

@@ -163,11 +163,12 @@ class _Unit:
 
 
 def _units(context: Sequence[Document]) -> tuple[list[str], list[_Unit]]:
-    """Excerpt sentences (flat) and the one- and two-sentence windows over them."""
+    """Excerpt sentences (flat) and the one- and two-sentence windows over them. Instructions to the reader,
+    future work, recommendations and hypotheticals are no evidence of what a paper did, and are left out."""
     sentences: list[str] = []
     units: list[_Unit] = []
     for i, doc in enumerate(context):
-        own = [re.sub(r"\s+", " ", s) for s in split_sentences(doc.page_content) if not is_instruction(s)]
+        own = [re.sub(r"\s+", " ", s) for s in split_sentences(doc.page_content) if not is_instruction(s) and not is_speculation(s)]
         first = len(sentences)
         sentences.extend(own)
         terms = [_terms(s) for s in own]

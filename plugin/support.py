@@ -2,7 +2,7 @@
 
 One fitted, calibrated model, used wherever paperchat must decide whether the papers answer: the
 extractive answerer quotes the sentences it rates best and answers only when its answer-level confidence
-is high enough; an LLM answer's sentences can be grounded with the same scores (:func:`support_for_claims`),
+is high enough; an LLM answer's sentences are grounded with the same scores (:mod:`paperchat.grounding`),
 so a confidence means the same in both modes.
 
 Features of a (question, sentence, its excerpt, the other excerpts) case, all in [0, 1] or small ranges:
@@ -58,7 +58,7 @@ from langchain_core.documents import Document
 from paperchat.vectorstore.embed import VectorCache
 from paperchat.vectorstore.lexicon import CATEGORIES, answer_type_terms, focus_terms, mentions, question_parts
 from paperchat.vectorstore.sentences import sentence_spans
-from paperchat.vectorstore.text import content_terms, fold, stem, terms, terms_of, words
+from paperchat.vectorstore.text import fold, stem, terms_of, words
 
 #: Sentence and question vectors kept between questions, when no cache is shared with the index.
 VECTOR_CACHE = 20_000
@@ -72,27 +72,27 @@ _FUTURE = re.compile(
     r"\b(?:future\s+(?:work|research|stud(?:y|ies)|directions?)|in\s+the\s+future|(?:we|they)\s+(?:plan|intend|hope|aim)\s+to|"
     r"(?:will|shall)\s+(?:be\s+)?(?:further\s+|also\s+)?(?:\w+ed|\w+en|explore|investigate|extend|improve|address|focus|consider|"
     r"compare|train|test|evaluate|develop|use|apply|study|examine)\b|remains?\s+to\s+be|is\s+left\s+for)",
-    re.I,
+    re.IGNORECASE,
 )
 _HEDGE = re.compile(
     r"\b(?:could|would|might)\s+(?:\w+\s+)?(?:be|have|also|further|potentially|possibly|help|improve|allow|enable|benefit|"
     r"reduce|increase|provide|lead)\b|\bmay\s+(?:\w+\s+)?(?:be|have|help|improve|allow|enable|benefit|reduce|increase|lead)\b|"
     r"\b(?:possibly|potentially|perhaps|presumably)\b|\bif\s+(?:we|one|they)\b",
-    re.I,
+    re.IGNORECASE,
 )
 _RECOMMEND = re.compile(
     r"\b(?:should|ought\s+to|recommend(?:ed|s)?|advis(?:e|able)|it\s+is\s+(?:necessary|important|essential|crucial|advisable|"
     r"desirable|worth)|(?:a\s+)?promising\s+(?:strategy|approach|direction|avenue|way)|need(?:s|ed)?\s+to\s+be|"
     r"(?:is|are)\s+(?:needed|required)\s+(?:to|for|before))\b",
-    re.I,
+    re.IGNORECASE,
 )
 _OTHERS = re.compile(
     r"\b(?:has|have)\s+(?:\w+ly\s+)?been\s+(?:\w+ly\s+)?(?:used|applied|shown|proposed|developed|employed|explored|"
     r"investigated|demonstrated|reported|suggested|introduced|studied|adopted)\b|\b(?:previous|prior|earlier|recent|other)\s+"
     r"(?:work|works|studies|study|research|researchers|authors|approaches)\b|(?<!\()\b[A-Z][A-Za-z'\-]+\s+et\s+al\.?\s*\((?:19|20)\d\d",
 )
-_FIRST_PERSON = re.compile(r"\b(?:we|our|us)\b", re.I)
-_THIS_WORK = re.compile(r"\b(?:this|the\s+present|the\s+current|our)\s+(?:study|paper|work|article|approach|experiment)|\bhere\b", re.I)
+_FIRST_PERSON = re.compile(r"\b(?:we|our|us)\b", re.IGNORECASE)
+_THIS_WORK = re.compile(r"\b(?:this|the\s+present|the\s+current|our)\s+(?:study|paper|work|article|approach|experiment)|\bhere\b", re.IGNORECASE)
 _DONE = re.compile(
     r"\bwe\s+(?:\w+ly\s+)?(?:used|use|trained|train|applied|employed|implemented|adopted|performed|conducted|chose|selected|"
     r"set|ran|fine-tuned|finetuned|evaluated|computed|calculated|collected|annotated|labell?ed|split|divided|resized|"
@@ -105,12 +105,12 @@ _DONE = re.compile(
     r"achieved|reached|carried\s+out)\b"
     r"|\b(?:implemented|written|developed|built|trained|run|ran|conducted|carried\s+out)\s+(?:in|with|using|on|for)\b"
     r"|\b(?:available|accessible|deposited|released)\s+(?:at|on|from|in|via)\b|\bachieved\b|\bfrom\s+scratch\b",
-    re.I,
+    re.IGNORECASE,
 )
 _GENERAL = re.compile(
     r"\b(?:is|are)\s+(?:a|an|the)\s+(?:\w+\s+){0,3}?(?:type|kind|class|family|subset|form|method|technique|approach|way)\b|"
     r"\b(?:typically|commonly|generally|usually|often|frequently|widely|traditionally)\b|\brefers?\s+to\b|\bis\s+defined\s+as\b",
-    re.I,
+    re.IGNORECASE,
 )
 _NEGATIVE_FINDING = re.compile(
     r"\b(?:no|without)\s+(?:\w+\s+){0,3}(?:was|were|has\s+been|have\s+been)\s+(?:used|applied|performed|employed|conducted|needed|done)\b"
@@ -119,29 +119,29 @@ _NEGATIVE_FINDING = re.compile(
     r"|\b(?:did|do|does)\s+not\s+(?:use|apply|perform|employ|augment|pre-?train|fine-?tune|normali[sz]e)\b"
     r"|\b(?:trained|learned|learnt)\s+from\s+scratch\b|\bwithout\s+(?:any\s+)?(?:data\s+)?(?:augmentation|pre-?training|"
     r"fine-?tuning|transfer\s+learning|regulari[sz]ation|preprocessing|normali[sz]ation)\b",
-    re.I,
+    re.IGNORECASE,
 )
 _NUMBER = re.compile(r"(?<![A-Za-z])\d+(?:[.,]\d+)?")
 _UNIT = re.compile(
     r"\d(?:[.,]\d+)?\s*(?:%|percent|px|pixels?|[kKmMgGtT]?[bB]\b|GB|MB|TB|[kKmMgG]?Hz|ms|s\b|sec|seconds?|min|minutes?|h\b|"
     r"hours?|days?|weeks?|epochs?|iterations?|steps?|layers?|units?|neurons?|filters?|images?|samples?|examples?|"
     r"recordings?|classes|species|sites?|words?|tokens?|sentences?|documents?|cores?|GPUs?|CPUs?)",
-    re.I,
+    re.IGNORECASE,
 )
-_LINK = re.compile(r"https?://|www\.|\bgithub\b|\bgitlab\b|\bzenodo\b|\bfigshare\b|\bdryad\b|\bdoi\.org\b|\b10\.\d{4,}/", re.I)
+_LINK = re.compile(r"https?://|www\.|\bgithub\b|\bgitlab\b|\bzenodo\b|\bfigshare\b|\bdryad\b|\bdoi\.org\b|\b10\.\d{4,}/", re.IGNORECASE)
 
 _WORD_EDGE = r"(?<![A-Za-z0-9]){}(?![A-Za-z0-9])"
 
 _SECTIONS = {
-    "intro": re.compile(r"introduction|background|related\s+work|literature|motivation|overview|previous\s+work", re.I),
+    "intro": re.compile(r"introduction|background|related\s+work|literature|motivation|overview|previous\s+work", re.IGNORECASE),
     "methods": re.compile(
         r"method|material|implementation|experiment(?:al)?\s+(?:setup|settings?|design)|setup|training|\bdata\b|dataset|"
         r"annotation|architecture|\bmodel|network|design|procedure|pre-?processing|approach|accessibility|availability|"
         r"hyper-?parameters|infrastructure|corpus|corpora|collection|configuration",
-        re.I,
+        re.IGNORECASE,
     ),
-    "results": re.compile(r"result|performance|evaluation|experiments?$|analysis|comparison|ablation|predictions", re.I),
-    "discussion": re.compile(r"discussion|conclusion|future|limitation|summary|outlook|remarks", re.I),
+    "results": re.compile(r"result|performance|evaluation|experiments?$|analysis|comparison|ablation|predictions", re.IGNORECASE),
+    "discussion": re.compile(r"discussion|conclusion|future|limitation|summary|outlook|remarks", re.IGNORECASE),
 }
 
 
@@ -150,7 +150,7 @@ _SECTIONS = {
 _INSTRUCTION = re.compile(
     r"\b(?:ignore|disregard|forget)\s+(?:all\s+|any\s+|the\s+)?(?:previous|prior|above|earlier|your)\b"
     r"|\b(?:answer|respond|reply|say|state)\s+(?:only\s+)?(?:that|with)\b|\byou\s+(?:must|should)\s+(?:answer|say|respond|reply)\b",
-    re.I,
+    re.IGNORECASE,
 )
 
 
@@ -166,9 +166,9 @@ def is_general_statement(text: str) -> bool:
 
 
 _INFERENCE = re.compile(
-    r"(?:(?:can|could|may|might)\s+(?:be\s+)?(?:inferred|assumed|deduced|speculated|guessed)|we\s+can\s+infer|"
-    r"(?:is|are|was|were)\s+(?:likely|probably|presumably)|it\s+is\s+(?:possible|likely|plausible)|likely|probably)",
-    re.I,
+    r"\b(?:(?:can|could|may|might)\s+(?:be\s+)?(?:inferred|assumed|deduced|speculated|guessed)|we\s+can\s+infer|"
+    r"(?:is|are|was|were)\s+(?:likely|probably|presumably)|it\s+is\s+(?:possible|likely|plausible)|likely|probably)\b",
+    re.IGNORECASE,
 )
 
 
@@ -283,7 +283,7 @@ class QuestionTerms:
         types = tuple(answer_type_terms(examples, focus))
         wanted = {t.lower() for t in types} | {e.lower() for e in examples}
         phrases = sorted({t for terms in CATEGORIES.values() for t in terms if " " in t and t not in wanted}, key=len, reverse=True)
-        others = re.compile("|".join(_WORD_EDGE.format(re.escape(t).replace(r"\ ", r"[\s-]+")) for t in phrases), re.I)
+        others = re.compile("|".join(_WORD_EDGE.format(re.escape(t).replace(r"\ ", r"[\s-]+")) for t in phrases), re.IGNORECASE)
         return cls(tuple(focus), forms, tuple(e for e in examples if len(e) > 1), types, others if phrases else None)
 
 
@@ -592,34 +592,3 @@ class SupportScorer:
             return []
         support = self.score(question, context, candidates, embed_all=True)
         return [c.probability for c in support.candidates]
-
-
-
-def support_for_claims(
-    scorer: SupportScorer, question: str, claims: Sequence[str], context: Sequence[Document]
-) -> list[tuple[float, Candidate | None]]:
-    """How well the papers support each sentence of an answer (an LLM's, say), for grounding it sentence by
-    sentence: the confidence, on the extractive answerer's scale, of the excerpt sentence the claim rests on
-    (the one sharing most of its content words, at least 30%; ties broken by rating), with that sentence;
-    ``(0.0, None)`` when no excerpt sentence shares enough with it. A claim that rests only on future work,
-    a recommendation or a hypothetical gets 0: those sentences are never rated. The excerpts are rated
-    once for all claims."""
-    support = scorer.score(question, context, embed_all=True)
-    rated = [(c, content_terms(c.text)) for c in support.candidates if c.quotable]
-    out: list[tuple[float, Candidate | None]] = []
-    for claim in claims:
-        wanted = content_terms(claim)
-        best: tuple[float, float, Candidate | None] = (0.0, -math.inf, None)
-        for cand, have in rated:
-            shared = len(wanted & have) / len(wanted) if wanted else 0.0
-            if shared >= 0.3 and (shared, cand.logit) > best[:2]:
-                best = (shared, cand.logit, cand)
-        out.append((scorer.model.confidence(best[1]), best[2]) if best[2] is not None else (0.0, None))
-    return out
-
-
-def support_for_claim(
-    scorer: SupportScorer, question: str, claim: str, context: Sequence[Document]
-) -> tuple[float, Candidate | None]:
-    """:func:`support_for_claims` for one claim."""
-    return support_for_claims(scorer, question, [claim], context)[0]

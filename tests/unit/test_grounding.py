@@ -36,7 +36,7 @@ def scorer() -> SupportScorer:
     return SupportScorer(MiniLMEmbeddings())
 
 
-def kinds(g) -> list[str]:  # noqa: ANN001
+def kinds(g) -> list[str]:
     return [s.kind for s in g.sentences]
 
 

@@ -18,8 +18,6 @@ from paperchat.support import (
     default_model,
     section_kind,
     sentence_flags,
-    support_for_claim,
-    support_for_claims,
 )
 from paperchat.vectorstore.embed import MiniLMEmbeddings
 
@@ -149,18 +147,19 @@ def test_any_sentence_pairs_can_be_scored(embedder: MiniLMEmbeddings) -> None:
 
 
 def test_a_claim_is_grounded_in_the_excerpt_sentence_it_rests_on(embedder: MiniLMEmbeddings) -> None:
+    from paperchat.grounding import NOT_FROM_PAPERS, SUPPORTED, ground
+
     scorer = SupportScorer(embedder)
     context = excerpts("Plots were visited twice in spring.", "Training ran on an NVIDIA TITAN Xp GPU with 12 GB of memory.",
                        "In future work, we will train the model on TPU pods.")
-    (p, sentence), (q, other), (r, future) = support_for_claims(scorer, HARDWARE, [
-        "The model was trained on a TITAN Xp GPU [2].", "It used eight A100 cards in the cloud.", "The model was trained on TPU pods."],
-        context)
-    assert sentence is not None and "TITAN Xp" in sentence.text and p == scorer.model.confidence(sentence.logit) > 0.5
-    assert (q, other) == (0.0, None)  # nothing in the excerpts says so
-    assert (r, future) == (0.0, None)  # only future work says so: not what was done
+    g = ground(HARDWARE, "The model was trained on a TITAN Xp GPU [2]. It used eight A100 cards in the cloud. "
+                         "The model was trained on TPU pods.", context, scorer)
+    titan, other, future = g.sentences
+    assert (titan.kind, titan.sources) == (SUPPORTED, [2]) and titan.confidence > 0.5
+    assert other.kind == NOT_FROM_PAPERS  # nothing in the excerpts says so
+    assert future.kind == NOT_FROM_PAPERS  # only future work says so: not what was done
     extractive = ExtractiveAnswerer(embedder).answer(HARDWARE, context)
-    assert extractive.confidence == pytest.approx(p)  # the same scale as the extractive answer's confidence
-    assert support_for_claim(scorer, HARDWARE, "The model was trained on a TITAN Xp GPU [2].", context)[0] == p
+    assert extractive.confidence == pytest.approx(titan.confidence)  # the scale of the extractive answer's confidence
 
 
 def test_the_cascade_embeds_few_sentences_and_changes_no_answer(embedder: MiniLMEmbeddings) -> None:
