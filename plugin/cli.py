@@ -294,21 +294,16 @@ def _print_sentences(out: Any, result: Any) -> None:
     others marked (not from the papers, says the papers do not say)."""
     from rich.markup import escape
 
-    from paperchat.grounding import LABELS, NO_CLAIM, NOT_FROM_PAPERS, SUPPORTED
+    from paperchat.grounding import NO_CLAIM, NOT_FROM_PAPERS, SUPPORTED, describe
 
     if not result.sentences or not any(s["kind"] != SUPPORTED for s in result.sentences):
         return  # nothing to flag: the answer is the model's, every sentence in the papers
     out.print("\n[bold]The model's reply, sentence by sentence[/]")
+    style = {SUPPORTED: "green", NOT_FROM_PAPERS: "bold red"}
     for s in result.sentences:
-        text = escape(s["text"])
-        if s["kind"] == SUPPORTED:
-            where = "".join(f"[{n}]" for n in s["sources"])
-            conf = f", confidence {s['confidence']:.2f}" if s.get("confidence") is not None else ""
-            out.print(f"  [green]in the papers[/] {escape(where)}{conf}: {text}")
-        elif s["kind"] == NOT_FROM_PAPERS:
-            out.print(f"  [bold red]{LABELS[NOT_FROM_PAPERS]}[/]: [dim]{text}[/]")
-        elif s["kind"] != NO_CLAIM:
-            out.print(f"  [yellow]{LABELS[s['kind']]}[/]: {text}")
+        if s["kind"] != NO_CLAIM:
+            text = escape(s["text"]) if s["kind"] != NOT_FROM_PAPERS else f"[dim]{escape(s['text'])}[/]"
+            out.print(f"  [{style.get(s['kind'], 'yellow')}]{escape(describe(s))}[/]: {text}")
 
 
 def _tasks_from_args(args: argparse.Namespace, index: Any) -> tuple[list[Any], list[Any], list[Any]]:

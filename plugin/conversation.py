@@ -186,19 +186,17 @@ def answer_next(
 def grounded_lines(sentences: list[dict[str, Any]]) -> list[str]:
     """An LLM reply's sentences as grounded (``QAResult.sentences``), one safe Markdown line each: those in
     the papers with their excerpt numbers and confidence, the others greyed and labelled."""
-    from paperchat.grounding import LABELS, NO_CLAIM, SUPPORTED
+    from paperchat.grounding import NO_CLAIM, SUPPORTED, describe
 
     lines = []
     for s in sentences:
         text = safe_markdown(s["text"])
         if s["kind"] == SUPPORTED:
-            where = "".join(f"[{n}]" for n in s["sources"])
-            conf = f", confidence {s['confidence']:.2f}" if s.get("confidence") is not None else ""
-            lines.append(f"{text} {where} :green[({LABELS[SUPPORTED]}{conf})]")
+            lines.append(f"{text} :green[({safe_markdown(describe(s))})]")
         elif s["kind"] == NO_CLAIM:
             lines.append(f":gray[{text}]")
         else:
-            lines.append(f":gray[{text}] :red[**({LABELS[s['kind']]})**]")
+            lines.append(f":gray[{text}] :red[**({safe_markdown(describe(s))})**]")
     return lines
 
 

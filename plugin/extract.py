@@ -44,7 +44,7 @@ from paperchat.cells import (
     REPORTED,
     short_value,
 )
-from paperchat.questions import Question, read_question_file, read_text_file, with_columns
+from paperchat.questions import Question, json_object_lines, read_question_file, read_text_file, with_columns
 from paperchat.vectorstore.errors import PaperchatError
 
 CSV_FIELDS = ("id", "paper", "question", "column", "answer", "abstained", "confidence", "mode", "status", "value", "sources", "error", "run")
@@ -95,23 +95,6 @@ OUTPUT_SUFFIXES = (".jsonl", ".csv")
 CHECKED_BYTES = 1 << 20
 
 
-def _json_lines(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
-    rows = []
-    for i, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise PaperchatError(
-                f"{path}, line {i}: not valid JSON ({exc.msg}); each line must be one JSON object"
-            ) from None
-        if not isinstance(row, dict):
-            raise PaperchatError(f"{path}, line {i}: a JSON {type(row).__name__}, not an object with named fields")
-        rows.append((i, row))
-    return rows
-
-
 def read_questions(path: str | Path) -> list[str]:
     """Questions from a text file (one per line; blank lines and # comments skipped), JSONL or CSV."""
     return [q.text for q in read_question_file(path)]
@@ -121,7 +104,7 @@ def read_id_rows(path: str | Path) -> list[Task]:
     """Tasks from a JSONL with ``id``, ``paper_file`` and ``question`` per line (the benchmark format)."""
     path = Path(path)
     tasks = []
-    for i, row in _json_lines(path, read_text_file(path, "question rows")):
+    for i, row in json_object_lines(path, read_text_file(path, "question rows")):
         missing = [k for k in ("id", "paper_file", "question") if not row.get(k)]
         if missing:
             raise PaperchatError(f"{path}, line {i}: missing {', '.join(missing)}")

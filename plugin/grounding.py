@@ -86,6 +86,17 @@ _JOINED = re.compile(r"(?<=[A-Za-z])[-/](?=[A-Za-z])")
 _LIST_MARK = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)])\s+")
 _EMPHASIS = re.compile(r"\*\*|__|`")
 
+def describe(sentence: dict[str, Any]) -> str:
+    """How a grounded sentence (``QAResult.sentences``) is labelled where people read it: "in the papers
+    [2][3], confidence 0.91", "not from the papers", "says the papers do not say", or "" (no claim)."""
+    kind = sentence["kind"]
+    if kind == SUPPORTED:
+        where = "".join(f"[{n}]" for n in sentence["sources"])
+        conf = f", confidence {sentence['confidence']:.2f}" if sentence.get("confidence") is not None else ""
+        return f"{LABELS[SUPPORTED]} {where}{conf}"
+    return "" if kind == NO_CLAIM else LABELS[kind]
+
+
 @dataclass(slots=True)
 class GroundedSentence:
     """One sentence of an answer and what the excerpts make of it."""
@@ -346,5 +357,18 @@ def _cite(g: GroundedSentence) -> str:
     return f"{text[: len(text) - len(end)]} {marks}{end}"
 
 
-__all__ = ["KINDS", "LABELS", "NOT_FROM_PAPERS", "NO_CLAIM", "OVERRIDE_CONFIDENCE", "PAPERS_DONT_SAY", "SUPPORTED", "GroundedSentence", "Grounding",
-           "answer_sentences", "claim_terms", "ground"]
+__all__ = [
+    "KINDS",
+    "LABELS",
+    "NOT_FROM_PAPERS",
+    "NO_CLAIM",
+    "OVERRIDE_CONFIDENCE",
+    "PAPERS_DONT_SAY",
+    "SUPPORTED",
+    "GroundedSentence",
+    "Grounding",
+    "answer_sentences",
+    "claim_terms",
+    "describe",
+    "ground",
+]

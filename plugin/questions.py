@@ -45,6 +45,25 @@ class QuestionListError(PaperchatError):
     """A question list that cannot be used (empty, too long, duplicate or malformed column names)."""
 
 
+def json_object_lines(
+    name: str | Path, text: str, error: type[PaperchatError] = PaperchatError
+) -> list[tuple[int, dict[str, object]]]:
+    """The (line number, object) of each non-blank line of a JSONL text; a line that is not a JSON object
+    raises ``error`` naming the file and line."""
+    rows = []
+    for i, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise error(f"{name}, line {i}: not valid JSON ({exc.msg}); each line must be one JSON object") from None
+        if not isinstance(row, dict):
+            raise error(f"{name}, line {i}: a JSON {type(row).__name__}, not an object with named fields")
+        rows.append((i, row))
+    return rows
+
+
 @dataclass(frozen=True, slots=True)
 class Question:
     """One question and the short name of its column."""
@@ -192,17 +211,7 @@ def parse_questions(data: str | bytes, name: str = "questions") -> list[Question
         except csv.Error as exc:
             raise QuestionListError(f"{name}: not a readable CSV ({exc}).") from None
     elif suffix == ".jsonl":
-        for i, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise QuestionListError(
-                    f"{name}, line {i}: not valid JSON ({exc.msg}); each line must be one JSON object"
-                ) from None
-            if not isinstance(row, dict):
-                raise QuestionListError(f"{name}, line {i}: a JSON {type(row).__name__}, not an object with named fields")
+        for _, row in json_object_lines(name, text, QuestionListError):
             if str(row.get("question") or "").strip():
                 items.append(Question(str(row.get("column") or ""), str(row["question"])))
     else:
