@@ -39,7 +39,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 from langchain_core.documents import Document
 
 from paperchat.abstain import says_dont_know
@@ -267,41 +266,49 @@ def _key(doc: Document) -> str:
 def _match_all(
     pending: list[tuple[GroundedSentence, set[str], set[str]]], context: Sequence[Document], scorer: SupportScorer | None
 ) -> None:
+    """Find the excerpts that say each pending sentence: words first; meaning (embeddings) only for the
+    excerpt sentences that hold enough of a sentence's words to count with it, when words alone fall short."""
     if not pending or not context:
         return
     excerpt_sentences, units = _units(context)
     excerpt_numbers = [_numbers(d.page_content, loose=True) for d in context]
-    meaning = _meaning(scorer, [g.text for g, _, _ in pending], excerpt_sentences) if scorer is not None else None
+    scored: list[list[tuple[_Unit, float]]] = []
+    need: dict[int, set[int]] = {}  # pending row -> excerpt sentences to compare it with
     for row, (g, claim, numbers) in enumerate(pending):
-        _match(g, claim, numbers, units, excerpt_numbers, None if meaning is None else meaning[row])
+        # a number the sentence states must be in the excerpt
+        mine = [(u, len(claim & u.terms) / len(claim) if claim else 1.0) for u in units
+                if not _missing(numbers, excerpt_numbers[u.excerpt])]
+        scored.append(mine)
+        if scorer is not None and not g.general and not _judge(g, claim, mine, {}, record=False):
+            near = {i for u, c in mine if c >= MIN_COVERAGE_WITH_MEANING for i in range(u.sentence, u.sentence + u.size)}
+            if near:
+                need[row] = near
+    meaning: dict[tuple[int, int], float] = {}
+    if need and scorer is not None:
+        rows, wanted = list(need), sorted(set().union(*need.values()))
+        vectors = scorer.vectors.embed([pending[r][0].text for r in rows] + [excerpt_sentences[i] for i in wanted])
+        sims = vectors[: len(rows)] @ vectors[len(rows) :].T
+        for a, r in enumerate(rows):
+            for b, i in enumerate(wanted):
+                if i in need[r]:
+                    meaning[(r, i)] = float(sims[a, b])
+    for row, (g, claim, _) in enumerate(pending):
+        _judge(g, claim, scored[row], {i: v for (r, i), v in meaning.items() if r == row})
 
 
-def _meaning(scorer: SupportScorer, claims: list[str], excerpt_sentences: list[str]) -> np.ndarray:
-    """Cosine similarity of every claim to every excerpt sentence (rows: claims)."""
-    vectors = scorer.vectors.embed(claims + excerpt_sentences)
-    return vectors[: len(claims)] @ vectors[len(claims) :].T
-
-
-def _match(
-    g: GroundedSentence, claim: set[str], numbers: set[str], units: list[_Unit], excerpt_numbers: list[set[str]],
-    meaning: np.ndarray | None,
-) -> None:
-    """Find the excerpts that say ``g`` (module docstring); sets its kind, sources, coverage and meaning."""
+def _judge(
+    g: GroundedSentence, claim: set[str], scored: list[tuple[_Unit, float]], meaning: dict[int, float], record: bool = True
+) -> bool:
+    """Whether some excerpt says ``g`` (module docstring), given each unit's share of its claim words and the
+    meaning computed for some excerpt sentences; with ``record``, sets its kind, sources, coverage, meaning."""
     best_by_excerpt: dict[int, tuple[float, float]] = {}
     single: dict[int, float] = {}  # best coverage by one sentence
-    g.coverage, g.meaning = 0.0, None
-    for unit in units:
-        if _missing(numbers, excerpt_numbers[unit.excerpt]):
-            continue  # a number the sentence states must be in the excerpt
-        coverage = len(claim & unit.terms) / len(claim) if claim else 1.0
-        sim = float(meaning[unit.sentence : unit.sentence + unit.size].max()) if meaning is not None else 0.0
+    for unit, coverage in scored:
+        sim = max((meaning.get(i, 0.0) for i in range(unit.sentence, unit.sentence + unit.size)), default=0.0)
         key = best_by_excerpt.get(unit.excerpt, (0.0, 0.0))
         best_by_excerpt[unit.excerpt] = (max(key[0], coverage), max(key[1], sim))
         if unit.size == 1:
             single[unit.excerpt] = max(single.get(unit.excerpt, 0.0), coverage)
-        g.coverage = max(g.coverage, coverage)
-        if meaning is not None:
-            g.meaning = max(g.meaning or 0.0, sim)
     if g.general:  # textbook content unless one excerpt sentence says nearly all of it
         says = [i for i, coverage in single.items() if coverage >= MIN_COVERAGE_GENERAL]
     else:
@@ -310,10 +317,14 @@ def _match(
             if (coverage >= MIN_COVERAGE and (len(claim) < 2 or coverage * len(claim) >= 2))
             or (coverage >= MIN_COVERAGE_WITH_MEANING and sim >= MIN_MEANING)
         ]
-    g.kind = SUPPORTED if says else NOT_FROM_PAPERS
-    # the excerpts the model cited, when they say it; else every excerpt that says it, by how much of it it holds
-    cited = [i for i in says if i + 1 in g.cited]
-    g.sources = [i + 1 for i in sorted(cited or says, key=lambda i: (-best_by_excerpt[i][0], -best_by_excerpt[i][1]))]
+    if record:
+        g.coverage = max((c for _, c in scored), default=0.0)
+        g.meaning = max(meaning.values()) if meaning else None
+        g.kind = SUPPORTED if says else NOT_FROM_PAPERS
+        # the excerpts the model cited, when they say it; else every excerpt that says it, by how much it holds
+        cited = [i for i in says if i + 1 in g.cited]
+        g.sources = [i + 1 for i in sorted(cited or says, key=lambda i: (-best_by_excerpt[i][0], -best_by_excerpt[i][1]))]
+    return bool(says)
 
 
 def _rate(scorer: SupportScorer, question: str, context: Sequence[Document], grounded: list[GroundedSentence]) -> dict[int, float]:
@@ -321,7 +332,7 @@ def _rate(scorer: SupportScorer, question: str, context: Sequence[Document], gro
     sources that shares its words."""
     if not any(g.kind == SUPPORTED for g in grounded):
         return {}
-    support = scorer.score(question, context, embed_all=True)
+    support = scorer.score(question, context)  # the cascade: sentences that could matter are embedded
     out: dict[int, float] = {}
     for g in grounded:
         if g.kind != SUPPORTED:
