@@ -63,7 +63,8 @@ def measure(settings: Any, questions: list[str], n_docs: int, llm_url: str) -> d
 
     index = PaperIndex.open(settings)
     retriever = PaperRetriever(index=index, k=settings.k)
-    lexical = retriever.lexical()  # open (and check) the sidecar before timing
+    retriever.prepare_lexical()  # a sidecar copied and current before timing (a first copy is made here)
+    lexical = retriever.lexical()
     if lexical is not None:  # warm: the term frequencies that a running app reads once are read
         lexical.vocabulary_loaded(timeout=600)
     extractive = create_qa_chain(retriever)

@@ -98,5 +98,10 @@ def build_synthetic(n: int, texts: list[str], metas: list[dict[str, Any]], vecto
         with lexical._conn:
             lexical._conn.executemany("INSERT OR REPLACE INTO docs VALUES (?, ?, 0)",
                                       [(x, n_chunks(j)) for j, x in zip(numbers, doc_ids, strict=True)])
+    with lexical._conn:  # the sidecar is a whole copy as of the change log's current position
+        lexical._conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [
+            ("cursor", str(index.changes.settled())), ("epoch", index.changes.epoch()),
+            ("built_at", time.strftime("%Y-%m-%d %H:%M:%S")), ("built_chunks", str(n)),
+            ("built_documents", str(n_docs)), ("built_s", str(round(time.perf_counter() - start, 1)))])
     lexical.close()
     return {"seconds": round(time.perf_counter() - start, 1), "chunks": index.count_chunks(), "documents": n_docs}
