@@ -100,7 +100,8 @@ def build_synthetic(n: int, texts: list[str], metas: list[dict[str, Any]], vecto
                                       [(x, n_chunks(j)) for j, x in zip(numbers, doc_ids, strict=True)])
     with lexical._conn:  # the sidecar is a whole copy as of the change log's current position
         lexical._conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [
-            ("cursor", str(index.changes.settled())), ("epoch", index.changes.epoch()),
+            ("cursor", str(index.changes.settled())), ("anchor", index.changes.fingerprint(index.changes.settled())),
+            ("epoch", index.changes.epoch()),
             ("built_at", time.strftime("%Y-%m-%d %H:%M:%S")), ("built_chunks", str(n)),
             ("built_documents", str(n_docs)), ("built_s", str(round(time.perf_counter() - start, 1)))])
     lexical.close()

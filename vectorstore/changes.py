@@ -66,6 +66,11 @@ def _change(meta: dict[str, Any]) -> Change:
                   meta.get("state") != "open", meta)
 
 
+def entry_fingerprint(meta: dict[str, Any]) -> str:
+    """The fingerprint of a change log entry (see :meth:`ChangeLog.fingerprint`)."""
+    return f"{meta.get('token', '')}/{meta.get('at', '')}"
+
+
 class ChangeLog:
     """The change log of one paperchat collection.
 
@@ -116,6 +121,15 @@ class ChangeLog:
                 return out
             batch = min(batch * 8, 1000)
         return out
+
+    def fingerprint(self, seq: int) -> str:
+        """What identifies entry ``seq`` (its writer's hold of the lock and its time): a follower keeps the
+        one of the entry it applied last, and a log that no longer has it there (a server folder restored
+        from a backup, whose numbers go on from an earlier point) is copied again, not followed."""
+        if seq <= 0:
+            return ""
+        got = self._collection.get(ids=[change_id(seq)], include=["metadatas"])
+        return entry_fingerprint(got["metadatas"][0]) if got["ids"] else "missing"
 
     def end(self) -> int:
         """The number of the last entry."""

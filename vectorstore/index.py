@@ -744,25 +744,42 @@ class PaperIndex(VectorStore):
             docs += [doc for _, doc in self._documents(collection.get(where=where, include=["documents", "metadatas"]))]
         return sorted(docs, key=lambda d: str(d.id))
 
-    def chunk_texts(self, records: Sequence[DocumentRecord], batch: int = 2000) -> Iterator[list[tuple[str, str, str, bool]]]:
+    def chunk_texts(
+        self, records: Sequence[DocumentRecord], batch: int = 2000, workers: int = 1
+    ) -> Iterator[list[tuple[str, str, str, bool]]]:
         """The chunks of these documents as batches of (doc_id, chunk_id, text, in_references): a paper's
         chunks are read by id (their ids follow from its record), first from the embedded chunks and the
         rest from the reference lists; texts added through the API are read by document. Only texts, no
-        vectors or metadata, so that a client copies a large collection quickly."""
+        vectors or metadata, so that a client copies a large collection quickly; with ``workers`` > 1 that
+        many batches are read at once, ahead of the caller (a Chroma server answers them in parallel)."""
         papers = [r for r in records if r.kind != API_KIND]
         ids = [f"{r.id}:{i:05d}" for r in papers for i in range(r.chunks)]
-        for start in range(0, len(ids), batch):
-            wanted = ids[start : start + batch]
-            rows = []
+
+        def read(wanted: list[str]) -> list[tuple[str, str, str, bool]]:
             got = self._chunks.get(ids=wanted, include=["documents"])
-            rows += [(cid.rsplit(":", 1)[0], cid, text, False) for cid, text in zip(got["ids"], got["documents"], strict=True)
-                     if text is not None]
+            rows = [(cid.rsplit(":", 1)[0], cid, text, False) for cid, text in zip(got["ids"], got["documents"], strict=True)
+                    if text is not None]
             missing = sorted(set(wanted) - set(got["ids"]))
             if missing:
                 refs = self._refs.get(ids=missing, include=["documents"])
                 rows += [(cid.rsplit(":", 1)[0], cid, text, True) for cid, text in zip(refs["ids"], refs["documents"], strict=True)
                          if text is not None]
-            yield rows
+            return rows
+
+        batches = [ids[start : start + batch] for start in range(0, len(ids), batch)]
+        if workers <= 1:
+            yield from (read(b) for b in batches)
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(workers, thread_name_prefix="paperchat-copy") as pool:
+                ahead: list[Any] = []  # at most workers + 1 batches read ahead: memory stays bounded
+                for b in batches:
+                    ahead.append(pool.submit(read, b))
+                    if len(ahead) > workers:
+                        yield ahead.pop(0).result()
+                for future in ahead:
+                    yield future.result()
         for record in records:
             if record.kind == API_KIND:
                 got = self._chunks.get(where={"doc_id": record.id}, include=["documents"])

@@ -2,9 +2,11 @@
 
 Local Chroma has no sparse/BM25 index, so paperchat keeps one beside it: a SQLite file with an FTS5
 table of the chunk texts (Porter stemming, so "trained" finds "training"). Chroma stays the source of
-truth: :meth:`LexicalIndex.sync` brings the sidecar in line with the documents Chroma holds (adding and
-removing whole documents), so it is always safe to delete the file, and a Chroma server's collection
-gets a local sidecar of its own.
+truth, so it is always safe to delete the file, and a Chroma server's collection gets a local sidecar on
+each machine. A sidecar starts as a bulk copy of the collection's texts (:meth:`LexicalIndex.build`, with
+progress; swapped in only when whole), then follows the index's change log
+(:mod:`paperchat.vectorstore.changes`): it applies the entries after the last one it applied, reading only
+the documents they name, and never goes past a change still under way (:meth:`LexicalIndex.follow`).
 
 What keeps it fast at a million chunks: the document id and the references flag are indexed columns, so
 a search within papers intersects the query's posting lists with those papers' few rows, and leaving out
@@ -30,6 +32,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from paperchat.vectorstore.changes import entry_fingerprint
+
 #: Words that carry no evidence in a question about a paper.
 QUERY_STOPWORDS = frozenset(
     """
@@ -49,6 +53,8 @@ POSTINGS_BUDGET = 20_000
 #: Collections of up to this many chunks get their sidecar copied before the first search (a second or two);
 #: larger ones in the background, while the dense ranking answers alone.
 FOREGROUND_BUILD_MAX = 20_000
+#: Batches of texts read from the index at once while a copy is made (inserting them goes on meanwhile).
+COPY_READERS = 2
 #: Changes applied during a search when the sidecar is behind; a longer backlog is applied in the background.
 FOLLOW_NOW_MAX = 64
 #: Change log entries applied per transaction.
@@ -156,7 +162,7 @@ class LexicalIndex:
             return self._compare_all(index, force)
         with self._sync_lock:
             added = 0
-            if force or not self.is_current(index):
+            if force or not self.is_current(index) or not self.follows_the_log(index):
                 added = self.build(index, progress)["documents"]
             more, removed = self._follow_changes(index)
             return added + more, removed
@@ -174,27 +180,28 @@ class LexicalIndex:
             self.sync(index)
             return True
         if self._worker is not None and self._worker.is_alive():
-            return self.position() is not None and self.is_current(index)
-        if not self.is_current(index):
-            if index.count_chunks() <= FOREGROUND_BUILD_MAX:
-                self.sync(index)
+            return self.is_current(index)
+        if self.is_current(index):
+            generation, looked = self._looked
+            now = time.monotonic()
+            if generation == getattr(index, "generation", 0) and now - looked < FOLLOW_INTERVAL_S:
                 return True
-            self.sync_in_background(index)
-            return False
-        generation, looked = self._looked
-        now = time.monotonic()
-        if generation == getattr(index, "generation", 0) and now - looked < FOLLOW_INTERVAL_S:
+            self._looked = (getattr(index, "generation", 0), now)
+            if self.follows_the_log(index):
+                pending = index.changes.after(self.position() or 0, FOLLOW_NOW_MAX + 1)
+                if len(pending) <= FOLLOW_NOW_MAX:
+                    if pending:
+                        with self._sync_lock:
+                            self._follow_changes(index)
+                else:
+                    self.sync_in_background(index)
+                return True
+        # no copy of this collection yet, or the log is not the one the copy followed: a new copy
+        if index.count_chunks() <= FOREGROUND_BUILD_MAX:
+            self.sync(index)
             return True
-        self._looked = (getattr(index, "generation", 0), now)
-        cursor = self.position() or 0
-        pending = index.changes.after(cursor, FOLLOW_NOW_MAX + 1)
-        if len(pending) <= FOLLOW_NOW_MAX:
-            if pending:
-                with self._sync_lock:
-                    self._follow_changes(index)
-        else:
-            self.sync_in_background(index)
-        return True
+        self.sync_in_background(index)
+        return self.is_current(index)  # a copy of an earlier state of this collection answers meanwhile
 
     def sync_in_background(self, index: Any) -> None:
         """Run :meth:`sync` in a background thread (unless one runs already)."""
@@ -233,6 +240,12 @@ class LexicalIndex:
             self._epoch = (id(index), index.changes.epoch())
         return self.position() is not None and self._meta("epoch") == self._epoch[1]
 
+    def follows_the_log(self, index: Any) -> bool:
+        """True when the change log still has, at the sidecar's position, the entry applied there last (a
+        server folder restored from a backup has another one, or none)."""
+        position = self.position()
+        return position is not None and index.changes.fingerprint(position) == (self._meta("anchor") or "")
+
     def last_build(self) -> dict[str, Any] | None:
         """When the sidecar's copy was made, of how many chunks, and how long it took (None: no copy)."""
         if self._meta("built_at") is None:
@@ -248,6 +261,7 @@ class LexicalIndex:
         started = time.perf_counter()
         epoch = index.changes.epoch()
         cursor = index.changes.settled()  # read first: what changes during the copy is applied after it
+        anchor = index.changes.fingerprint(cursor)
         records = index.list_documents()
         total = sum(r.chunks for r in records)
         conn = sqlite3.connect(str(self.path), timeout=30)
@@ -262,7 +276,7 @@ class LexicalIndex:
             done = 0
             if progress is not None:
                 progress(0, total)
-            for rows in index.chunk_texts(records):
+            for rows in index.chunk_texts(records, workers=COPY_READERS):
                 with conn:
                     conn.executemany("INSERT INTO chunks_copy (text, id, doc_id, refs) VALUES (?, ?, ?, ?)",
                                      [(text, cid, doc_id, int(refs)) for doc_id, cid, text, refs in rows])
@@ -281,7 +295,7 @@ class LexicalIndex:
                 conn.execute("ALTER TABLE chunks_copy RENAME TO chunks")
                 conn.execute("ALTER TABLE docs_copy RENAME TO docs")
                 conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [
-                    ("cursor", str(cursor)), ("epoch", epoch), ("built_at", summary["at"]),
+                    ("cursor", str(cursor)), ("anchor", anchor), ("epoch", epoch), ("built_at", summary["at"]),
                     ("built_chunks", str(done)), ("built_documents", str(len(records))), ("built_s", str(summary["seconds"])),
                 ])
                 conn.commit()
@@ -356,7 +370,8 @@ class LexicalIndex:
                         added += 1
                     elif doc_id in renamed:
                         self._conn.execute("UPDATE docs SET rev = ? WHERE doc_id = ?", (record.rev, doc_id))
-                self._conn.execute("INSERT OR REPLACE INTO meta VALUES ('cursor', ?)", (str(changes[-1].seq),))
+                self._conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [
+                    ("cursor", str(changes[-1].seq)), ("anchor", entry_fingerprint(changes[-1].meta))])
                 self._conn.commit()
             except BaseException:
                 self._conn.rollback()

@@ -161,7 +161,7 @@ def test_a_client_sees_another_machines_changes_by_reading_only_the_log(tmp_path
         assert lexical is not None and lexical.last_build()["documents"] == 4
         read: list[str] = []
         real = index.chunk_texts
-        index.chunk_texts = lambda records, batch=2000: (read.extend(r.id for r in records), real(records, batch))[1]
+        index.chunk_texts = lambda records, **kw: (read.extend(r.id for r in records), real(records, **kw))[1]
         # another machine adds a paper and deletes one
         gone = next(r.id for r in index.list_documents() if r.file == "younis2020_herbarium_plant_organs.pdf")
         subprocess.run(paperchat_command("index", str(variant), *server_args(port), "--quiet"), **run)

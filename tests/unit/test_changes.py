@@ -101,9 +101,9 @@ def test_the_sidecar_follows_the_log_and_reads_only_the_documents_that_changed(
     read: list[str] = []
     real = reader.chunk_texts
 
-    def spying(records: Any, batch: int = 2000) -> Iterator[Any]:
+    def spying(records: Any, batch: int = 2000, workers: int = 1) -> Iterator[Any]:
         read.extend(r.id for r in records)
-        return real(records, batch)
+        return real(records, batch, workers)
 
     monkeypatch.setattr(reader, "chunk_texts", spying)
     monkeypatch.setattr(reader, "list_documents", lambda *a, **k: pytest.fail("a follower compared every document"))
@@ -171,8 +171,8 @@ def test_a_copy_is_searched_only_when_whole(tmp_path: Path, writer: PaperIndex, 
     write(writer, *TREES)
     real = reader.chunk_texts
 
-    def failing(records: Any, batch: int = 2000) -> Iterator[Any]:
-        for i, part in enumerate(real(records, batch=1)):
+    def failing(records: Any, batch: int = 2000, workers: int = 1) -> Iterator[Any]:
+        for i, part in enumerate(real(records, batch=1, workers=workers)):
             if i == 2:
                 raise ConnectionError("the server went away half-way through the copy")
             yield part
@@ -209,10 +209,10 @@ def test_a_large_first_copy_is_made_in_the_background_while_dense_search_answers
     gate, started = threading.Event(), threading.Event()
     real = reader.chunk_texts
 
-    def held(records: Any, batch: int = 2000) -> Iterator[Any]:
+    def held(records: Any, batch: int = 2000, workers: int = 1) -> Iterator[Any]:
         started.set()
         assert gate.wait(60)
-        yield from real(records, batch)
+        yield from real(records, batch, workers)
 
     monkeypatch.setattr(reader, "chunk_texts", held)
     retriever = PaperRetriever(index=reader, k=3)
@@ -264,3 +264,28 @@ def test_a_writer_that_waits_says_whom_for(settings: Settings) -> None:
         os.close(fd)  # the first writer ends
     thread.join(60)
     assert done.is_set()
+
+
+def test_a_store_restored_from_a_backup_is_copied_again_not_followed(tmp_path: Path, settings: Settings) -> None:
+    import shutil
+
+    writer = open_index(settings)
+    gpu = write(writer, *GPU)
+    writer.close()
+    backup = tmp_path / "backup"
+    shutil.copytree(settings.db, backup)  # the server's folder, backed up
+    writer = open_index(settings)
+    birds = write(writer, *BIRDS)
+    lex = LexicalIndex(tmp_path / "follower.sqlite")
+    lex.sync(writer)
+    assert set(rows(lex)) == {gpu, birds} and lex.position() == 2
+    writer.close()
+    shutil.rmtree(settings.db)
+    shutil.copytree(backup, settings.db)  # restored: the log ends at change 1 again
+    writer = open_index(settings)
+    trees = write(writer, *TREES)  # change 2 again, another one
+    assert [c.doc_ids for c in writer.changes.after(1)] == [[trees]]
+    assert not lex.follows_the_log(writer)
+    lex.sync(writer)
+    assert set(rows(lex)) == {gpu, trees}  # not the paper the backup never had, not missing the new one
+    assert lex.follows_the_log(writer)
