@@ -106,21 +106,33 @@ class ChangeLog:
     def after(self, seq: int, limit: int = 1000) -> list[Change]:
         """The entries after ``seq`` (up to ``limit``), in order. Reads a few ids first, so that asking
         when nothing changed costs one small read."""
+        return self.look(seq, limit)[1]
+
+    def look(self, seq: int, limit: int = 1000) -> tuple[str, list[Change]]:
+        """The fingerprint of entry ``seq`` (see :meth:`fingerprint`) and the entries after it (up to
+        ``limit``, in order), read together: what a follower asks every time it looks."""
         out: list[Change] = []
+        anchor = ""
         batch = 8
         while len(out) < limit:
             start = seq + len(out) + 1
             ids = [change_id(s) for s in range(start, start + min(batch, limit - len(out)))]
-            got = self._collection.get(ids=ids, include=["metadatas"])
-            found = sorted((_change(m) for m in got["metadatas"] if m), key=lambda c: c.seq)
+            first = not out and seq > 0 and batch == 8
+            got = self._collection.get(ids=[change_id(seq), *ids] if first else ids, include=["metadatas"])
+            metas = [m for m in got["metadatas"] if m]
+            if first:
+                at_seq = [m for m in metas if int(m.get("seq", -1)) == seq]
+                anchor = entry_fingerprint(at_seq[0]) if at_seq else "missing"
+                metas = [m for m in metas if int(m.get("seq", -1)) != seq]
+            found = sorted((_change(m) for m in metas), key=lambda c: c.seq)
             for change in found:  # entries are added in order: stop at the first one not there yet
                 if change.seq != seq + len(out) + 1:
-                    return out
+                    return anchor, out
                 out.append(change)
             if len(found) < len(ids):
-                return out
+                return anchor, out
             batch = min(batch * 8, 1000)
-        return out
+        return anchor, out
 
     def fingerprint(self, seq: int) -> str:
         """What identifies entry ``seq`` (its writer's hold of the lock and its time): a follower keeps the

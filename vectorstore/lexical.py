@@ -187,8 +187,8 @@ class LexicalIndex:
             if generation == getattr(index, "generation", 0) and now - looked < FOLLOW_INTERVAL_S:
                 return True
             self._looked = (getattr(index, "generation", 0), now)
-            if self.follows_the_log(index):
-                pending = index.changes.after(self.position() or 0, FOLLOW_NOW_MAX + 1)
+            anchor, pending = index.changes.look(self.position() or 0, FOLLOW_NOW_MAX + 1)
+            if anchor == (self._meta("anchor") or ""):  # still the log this copy follows
                 if len(pending) <= FOLLOW_NOW_MAX:
                     if pending:
                         with self._sync_lock:
