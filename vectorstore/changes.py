@@ -38,11 +38,16 @@ from typing import Any
 
 from paperchat.vectorstore.errors import WriteLeaseLostError
 from paperchat.vectorstore.lease import gone_from_this_machine, this_machine
-from paperchat.vectorstore.lock import check_writer, holds_writer, writer_lock, writer_token
+from paperchat.vectorstore.lock import check_writer, holds_writer, lock_key, writer_lock, writer_token
 
 CHANGES_SUFFIX = "__changes"
 HEAD_ID = "head"
 OPS = ("write", "remove", "paths", "texts")
+#: Per index, in this process: one append at a time, and the next number while the lock is held (every
+#: ``PaperIndex`` object of the same index shares them, so two objects cannot take the same number).
+_APPENDING: dict[str, threading.RLock] = {}
+_NEXT: dict[str, tuple[str, int]] = {}
+_REGISTRY = threading.Lock()
 
 
 def change_id(seq: int) -> str:
@@ -84,8 +89,9 @@ class ChangeLog:
         self._collection = collection
         self._settings = settings
         self._leases = leases
-        self._mutex = threading.RLock()
-        self._next: tuple[str, int] | None = None  # (the lock hold it is valid for, the next number)
+        self._key = lock_key(settings)
+        with _REGISTRY:
+            self._mutex = _APPENDING.setdefault(self._key, threading.RLock())
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -191,20 +197,26 @@ class ChangeLog:
             stack.enter_context(self._mutex)
             check_writer(self._settings)
             token = writer_token(self._settings) or ""
-            seq = self._next_number(token)
             host, boot = this_machine()
-            meta = {"seq": seq, "op": op, "docs": "\n".join(docs), "state": "open", "token": token,
-                    "lease": token if self._settings.uses_server else "", "host": host, "boot": boot,
-                    "pid": os.getpid(), "at": time.time()}
-            self._collection.add(ids=[change_id(seq)], metadatas=[meta], embeddings=[[1.0]])
-            stored = self._collection.get(ids=[change_id(seq)], include=["metadatas"])["metadatas"]
-            if not stored or (stored[0] or {}).get("token") != token:
-                self._next = None
-                raise WriteLeaseLostError(
-                    f"Another writer recorded change {seq} of {self._settings.location()} at the same time: this "
-                    "writer's lease had expired. Nothing more is written by it; run the command again."
-                )
-            self._next = (token, seq + 1)
+            while True:
+                seq = self._next_number(token)
+                nonce = uuid.uuid4().hex
+                meta = {"seq": seq, "op": op, "docs": "\n".join(docs), "state": "open", "token": token, "nonce": nonce,
+                        "lease": token if self._settings.uses_server else "", "host": host, "boot": boot,
+                        "pid": os.getpid(), "at": time.time()}
+                # ``add`` keeps the first record of an id: reading it back tells whether this one is it
+                self._collection.add(ids=[change_id(seq)], metadatas=[meta], embeddings=[[1.0]])
+                stored = (self._collection.get(ids=[change_id(seq)], include=["metadatas"])["metadatas"] or [{}])[0] or {}
+                if stored.get("nonce") == nonce:
+                    break
+                _NEXT.pop(self._key, None)
+                if stored.get("token") != token:
+                    raise WriteLeaseLostError(
+                        f"Another writer recorded change {seq} of {self._settings.location()} at the same time: this "
+                        "writer's lease had expired. Nothing more is written by it; run the command again."
+                    )
+                # taken by a change made through another object of this process in this same hold: next number
+            _NEXT[self._key] = (token, seq + 1)
             try:
                 yield seq
             finally:
@@ -214,8 +226,9 @@ class ChangeLog:
     def _next_number(self, token: str) -> int:
         """The next entry's number. At the first change of a new hold of the lock: the end of the log is
         found, and entries left open by writers that stopped are closed (no one else can be writing)."""
-        if self._next is not None and self._next[0] == token:
-            return self._next[1]
+        cached = _NEXT.get(self._key)
+        if cached is not None and cached[0] == token:
+            return cached[1]
         self.epoch()  # the head record exists from here on
         for change in self.open_changes():
             self._collection.update(ids=[change_id(change.seq)], metadatas=[{"state": "done", "abandoned": True}])

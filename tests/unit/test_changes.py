@@ -86,6 +86,14 @@ def test_every_change_is_one_entry_in_order_and_done(writer: PaperIndex) -> None
     assert all(c.done for c in log) and writer.changes.head() == 6 and writer.changes.after(6) == []
 
 
+def test_two_objects_of_one_process_writing_in_one_hold_of_the_lock_take_distinct_numbers(
+    writer: PaperIndex, reader: PaperIndex
+) -> None:
+    with writer.write_lock():
+        docs = [write(writer, *GPU), write(reader, *BIRDS), write(writer, *TREES)]
+    assert [c.doc_ids for c in writer.changes.after(0)] == [[d] for d in docs]
+
+
 def test_the_sidecar_follows_the_log_and_reads_only_the_documents_that_changed(
     tmp_path: Path, writer: PaperIndex, reader: PaperIndex, monkeypatch: pytest.MonkeyPatch
 ) -> None:
