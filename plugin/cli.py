@@ -71,6 +71,8 @@ def cmd_index(args: argparse.Namespace) -> int:
     from paperchat.vectorstore.ingest import index_paths
 
     settings = settings_from_args(args)
+    if args.ocr:
+        settings = settings.model_copy(update={"ocr": args.ocr})
     err = _console(stderr=True)
     counted = {"done": 0, "total": 0}
     with _writer_lock(settings, args.wait):
@@ -117,6 +119,8 @@ def _print_report(report: Any, settings: Settings) -> None:
     from rich.markup import escape
     from rich.table import Table
 
+    from paperchat.vectorstore.types import page_ranges
+
     out = _console()
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
     for col in ("status", "file", "pages", "chunks", "detail"):
@@ -124,6 +128,8 @@ def _print_report(report: Any, settings: Settings) -> None:
     style = {"added": "green", "replaced": "cyan", "unchanged": "dim", "failed": "bold red", "removed": "yellow"}
     for r in report.results:
         detail = r.reason if r.status == "failed" else (r.reason or r.title[:60])
+        if r.ocr_pages and r.status != "failed":
+            detail += f" (OCR: p. {page_ranges(r.ocr_pages)})"
         table.add_row(
             f"[{style[r.status]}]{r.status}[/]",
             escape(Path(r.path).name),
@@ -166,10 +172,13 @@ def cmd_list(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for col in ("id", "file", "pages", "chunks", "title"):
+    from paperchat.vectorstore.types import page_ranges
+
+    for col in ("id", "file", "pages", "chunks", "OCR", "title"):
         table.add_column(col, justify="right" if col in ("pages", "chunks") else "left", overflow="fold")
     for r in records:
-        table.add_row(r.id, escape(r.file), str(r.pages), str(r.chunks), escape(r.title[:80]))
+        ocr = f"p. {page_ranges(r.ocr_pages)}" if r.ocr_pages else ""
+        table.add_row(r.id, escape(r.file), str(r.pages), str(r.chunks), ocr, escape(r.title[:80]))
     out = _console()
     out.print(table)
     out.print(f"{len(records)} document(s) in {escape(index.settings.location())}")
@@ -559,6 +568,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS", help="wait this long if another writer is busy")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--ocr", choices=("auto", "always", "never"),
+                   help="OCR of PDF pages: auto = pages without a usable text layer (default, PAPERCHAT_OCR), "
+                        "always = every page, never = none")
     _common(p)
     p.set_defaults(func=cmd_index)
 

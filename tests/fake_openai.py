@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -29,6 +29,9 @@ class FakeOpenAI:
     def __init__(self) -> None:
         self.replies: list[dict[str, Any]] = []
         self.default: dict[str, Any] = {"content": "I don't know."}
+        #: Chooses a reply from the request body (e.g. by the question in the prompt); None falls back to
+        #: ``replies`` and ``default``.
+        self.responder: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None
         self.requests: list[dict[str, Any]] = []
         self.lock = threading.Lock()
         self.port = 0
@@ -66,7 +69,7 @@ def _handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 state.requests.append(
                     {"path": self.path, "body": payload, "authorization": self.headers.get("Authorization", "")}
                 )
-            reply = state.next_reply()
+            reply = (state.responder(payload) if state.responder else None) or state.next_reply()
             if reply.get("delay"):
                 time.sleep(reply["delay"])  # the server is slow on purpose; the client's timeout is under test
             if "status" in reply:

@@ -115,3 +115,77 @@ def deflate_repeated(piece: bytes, times: int) -> bytes:
         left -= len(chunk)
     out.append(z.flush())
     return b"".join(out)
+
+
+def scanned_pdf(source: bytes | str, pages: list[int] | None = None, dpi: int = 300) -> bytes:
+    """An image-only copy of a PDF's pages (0-based ``pages``, default all): what a scanner makes, no text layer."""
+    import pypdfium2 as pdfium
+
+    pdf = pdfium.PdfDocument(source)
+    try:
+        images = [pdf[i].render(scale=dpi / 72, grayscale=True).to_pil() for i in (pages or range(len(pdf)))]
+    finally:
+        pdf.close()
+    out = io.BytesIO()
+    images[0].save(out, "PDF", resolution=dpi, save_all=True, append_images=images[1:], quality=85)
+    return out.getvalue()
+
+
+def without_unicode_maps(source: str, pages: list[int] | None = None) -> bytes:
+    """A copy of a PDF's pages (0-based, default all) with every font's ToUnicode map removed.
+
+    Fonts that encode text by glyph ids (Type0, Identity-H, as in Wiley's papers) then decode to nonsense,
+    the way some older papers do as published.
+    """
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.generic import NameObject
+
+    reader = PdfReader(source)
+    writer = PdfWriter()
+    for i in pages if pages is not None else range(len(reader.pages)):
+        writer.add_page(reader.pages[i])
+    seen: set[int] = set()
+    for page in writer.pages:
+        resources = page.get("/Resources")
+        fonts = resources.get_object().get("/Font") if resources else None
+        for ref in (fonts.get_object().values() if fonts else []):
+            font = ref.get_object()
+            if id(font) not in seen:
+                seen.add(id(font))
+                font.pop(NameObject("/ToUnicode"), None)
+                for descendant in font.get("/DescendantFonts", []):
+                    descendant.get_object().pop(NameObject("/ToUnicode"), None)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+_LIGATURE_CODES = {"\ufb01": b"\xae", "\ufb02": b"\xaf"}  # Helvetica's fi and fl glyphs, by /Differences
+
+
+def layout_pdf(pages: list[list[tuple[float, float, str]]], font_size: int = 10) -> bytes:
+    """A PDF with each string drawn at (x, y) points, Helvetica, A4: for two-column layouts and line breaks.
+
+    The ligature characters "ﬁ" and "ﬂ" are drawn with the font's fi and fl glyphs (as TeX sets them).
+    """
+    objects: list[bytes] = [b"", b""]  # the catalog and the page tree, filled below
+    objects.append(
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding "
+        b"<< /Type /Encoding /BaseEncoding /WinAnsiEncoding /Differences [174 /fi /fl] >> >>"
+    )
+    kids = []
+    for items in pages:
+        ops = [b"BT"]
+        for x, y, text in items:
+            raw = b"".join(_LIGATURE_CODES.get(ch) or ch.encode("cp1252") for ch in text)
+            raw = raw.replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)")
+            ops.append(b"/F1 %d Tf 1 0 0 1 %.2f %.2f Tm (" % (font_size, x, y) + raw + b") Tj")
+        ops.append(b"ET")
+        stream = b"\n".join(ops)
+        objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
+        objects.append(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 3 0 R >> >> "
+                       b"/Contents %d 0 R >>" % len(objects))
+        kids.append(len(objects))
+    objects[0] = b"<< /Type /Catalog /Pages 2 0 R >>"
+    objects[1] = b"<< /Type /Pages /Kids [" + b" ".join(b"%d 0 R" % k for k in kids) + b"] /Count %d >>" % len(kids)
+    return assemble(objects, 1)

@@ -22,19 +22,21 @@ from paperchat.conversation import (
     transcript_markdown,
 )
 from paperchat.types import Citation, QAResult
+from paperchat.ui.page_view import show_on_page
 from paperchat.ui.resources import resources
 from paperchat.vectorstore.errors import IndexBusyError, PaperchatError
 from paperchat.vectorstore.lock import writer_lock
 from paperchat.vectorstore.settings import Settings
 
 
-def show_source(c: Citation) -> None:
+def show_source(c: Citation, key: str = "") -> None:
     with st.container(border=True):
         status = "cited" if c.cited else "shown to the answerer, not cited"
         if c.supported is False:
             status = ":red[flagged: this excerpt does not support the sentence citing it]"
         st.markdown(f"**{safe_markdown(source_label(c))}**  \n:gray[{status}]")
-        st.markdown(highlight(c.text, c.sentence if c.cited else ""))
+        if not show_on_page(c, key=f"{key}-{c.n}"):  # a PDF's page beside the excerpt, when asked for
+            st.markdown(highlight(c.text, c.sentence if c.cited else ""))
 
 
 def show_turn(i: int, turn: Turn) -> None:
@@ -70,10 +72,10 @@ def show_turn(i: int, turn: Turn) -> None:
             default=cited[0] if cited else None, key=f"source-{i}",
         )
         if choice is not None:
-            show_source(by_number[choice])
+            show_source(by_number[choice], key=f"{i}-picked")
         with st.expander(f"All {len(by_number)} sources"):
             for c in result.citations:
-                show_source(c)
+                show_source(c, key=f"{i}-all")
 
 
 def index_uploads(res: dict[str, Any], files: list[Any]) -> None:

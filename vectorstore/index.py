@@ -69,7 +69,7 @@ from paperchat.vectorstore.errors import (
 from paperchat.vectorstore.guard import GuardedCollection, SharedExclusiveLock
 from paperchat.vectorstore.lease import LEASE_SUFFIX
 from paperchat.vectorstore.settings import Settings
-from paperchat.vectorstore.types import Chunk, DocumentRecord, ParsedDocument
+from paperchat.vectorstore.types import Chunk, DocumentRecord, ParsedDocument, page_ranges, parse_page_ranges
 
 _DOCS_SUFFIX = "__documents"
 #: Reference-list chunks: text and metadata only, searched by keyword (BM25), never embedded.
@@ -190,6 +190,7 @@ def _records_from_get(result: dict[str, Any]) -> list[DocumentRecord]:
                 kind=str(meta.get("kind", "")),
                 status=str(meta.get("status", "complete")),
                 rev=int(meta.get("rev", 0) or 0),
+                ocr_pages=parse_page_ranges(str(meta.get("ocr_pages", ""))),
             )
         )
     return records
@@ -513,6 +514,8 @@ class PaperIndex(VectorStore):
         }
         if parsed.doi:
             meta["doi"] = parsed.doi
+        if parsed.ocr_pages:
+            meta["ocr_pages"], meta["ocr_engine"] = page_ranges(parsed.ocr_pages), parsed.ocr_engine
         body = embedded_chunks(chunks)
         if len(body) != len(embeddings):
             raise ValueError(f"{len(body)} chunks to embed but {len(embeddings)} embeddings")

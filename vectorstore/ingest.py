@@ -49,6 +49,7 @@ class FileResult:
     chunks: int = 0
     reason: str = ""
     seconds: float = 0.0
+    ocr_pages: list[int] = field(default_factory=list)  # pages read by OCR
 
 
 @dataclass(slots=True)
@@ -91,7 +92,7 @@ class IndexReport:
             "seconds": round(self.seconds, 3),
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
             "files": [
-                {k: getattr(r, k) for k in ("path", "status", "doc_id", "title", "pages", "chunks", "reason")}
+                {k: getattr(r, k) for k in ("path", "status", "doc_id", "title", "pages", "chunks", "reason", "ocr_pages")}
                 for r in self.results
             ],
         }
@@ -168,6 +169,7 @@ def parse_job(index: PaperIndex) -> ParseJob:
         chunk_overlap=settings.chunk_overlap,
         tokenizer_path=tokenizer,
         embedder_max_tokens=int(getattr(index.embedder, "max_tokens", 8191)),
+        ocr=settings.ocr,
     )
 
 
@@ -272,7 +274,8 @@ def _index_paths(
                 record.paths, record.path, record.file = paths, paths[0], Path(paths[0]).name
             complete_at[resolved] = [record]
             note = f"same content as {record.file}" if record.path != resolved else ""
-            result = FileResult(str(path), status, record.id, record.title, record.pages, record.chunks, reason=note)
+            result = FileResult(str(path), status, record.id, record.title, record.pages, record.chunks, reason=note,
+                                ocr_pages=record.ocr_pages)
             report.results.append(result)
             notify(result)
             continue
@@ -370,4 +373,4 @@ def _store(
     done = time.perf_counter()
     report.timings["store"] += done - t1
     return FileResult(doc.path, status, doc.doc_id, doc.title, doc.n_pages, len(chunks),
-                      seconds=done - t0 + parsed.parse_s + parsed.chunk_s)
+                      seconds=done - t0 + parsed.parse_s + parsed.chunk_s, ocr_pages=doc.ocr_pages)

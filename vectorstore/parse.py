@@ -3,9 +3,13 @@
 pypdfium2 was chosen by measurement (``bench/pdf_parsers.py``; numbers in the README): fastest of the
 candidates, clean ligatures, columns in reading order, and a permissive licence.
 
+A PDF page without a usable text layer (a scan, or a font without a Unicode map whose text decodes to
+nonsense) is judged page by page and read by OCR (``vectorstore/ocr.py``); ``ocr`` chooses: ``auto`` (those
+pages only), ``always`` (every page), ``never``.
+
 Every failure is a :class:`~paperchat.vectorstore.errors.DocumentError` naming the file and the reason: empty file,
-not a PDF, corrupt or truncated, encrypted, no text layer (scanned), a text layer that decodes to
-nonsense (fonts without a Unicode map), unsupported type, unreadable, too large.
+not a PDF, corrupt or truncated, encrypted, no text layer (scanned) that OCR could not read either, a text
+layer that decodes to nonsense, OCR needed but not installed, unsupported type, unreadable, too large.
 
 Example:
     >>> doc = parse_file("sample_docs/rammer2019_bark_beetle_outbreaks.pdf")  # doctest: +SKIP
@@ -18,12 +22,15 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Literal, Protocol
 
 from paperchat.vectorstore.clean import clean_pages, clean_text
 from paperchat.vectorstore.errors import DocumentError
+from paperchat.vectorstore.ocr import OcrEngine, OcrUnavailableError, default_engine, ocr_pages
 from paperchat.vectorstore.types import Page, ParsedDocument
-from paperchat.vectorstore.vocab import word_rate
+from paperchat.vectorstore.vocab import readable_share, word_rate
+
+OcrMode = Literal["auto", "always", "never"]
 
 SUPPORTED_SUFFIXES = {".pdf": "pdf", ".md": "markdown", ".markdown": "markdown", ".txt": "text"}
 #: Below this share of recognisable words (with enough words to judge) a text layer is nonsense.
@@ -31,16 +38,26 @@ MIN_WORD_RATE = 0.35
 MIN_WORDS_TO_JUDGE = 40
 #: Fewer characters per page than this (on average) means there is no real text layer.
 MIN_CHARS_PER_PAGE = 30
+#: A page (with at least MIN_CHARS_TO_JUDGE visible characters) whose characters are less than this share
+#: known words has a garbage text layer: pages of fonts without a Unicode map score 0.14-0.28, the real pages
+#: of the benchmark corpus 0.51-0.94 (``vocab.readable_share``).
+MIN_READABLE_SHARE = 0.40
+MIN_CHARS_TO_JUDGE = 100
+#: OCR replaces a garbage text layer only when it reads this much more of the page as words.
+OCR_GAIN = 0.15
 #: More text than this in one PDF is refused: 2,000 dense pages hold about 10 million characters.
 MAX_TEXT_CHARS = 30_000_000
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _DOI = re.compile(r"\b(10\.\d{4,9}/[^\s\"<>|,;]+)", re.I)
 
 
 class Parser(Protocol):
-    """Turns the bytes of one file into raw page texts and metadata (title, doi)."""
+    """Turns the bytes of one file into raw page texts and metadata (title, doi; ``ocr_pages`` when OCRed)."""
 
-    def __call__(self, path: Path, data: bytes, max_pages: int) -> tuple[list[str], dict[str, str]]: ...
+    def __call__(
+        self, path: Path, data: bytes, max_pages: int, ocr: OcrMode = "auto", engine: OcrEngine | None = None
+    ) -> tuple[list[str], dict[str, Any]]: ...
 
 
 def supported(path: Path) -> bool:
@@ -93,8 +110,58 @@ def _plausible_metadata_title(title: str) -> bool:
     )
 
 
-def parse_pdf_bytes(path: Path, data: bytes, max_pages: int) -> tuple[list[str], dict[str, str]]:
-    """Raw page texts and metadata of a PDF."""
+def page_needs_ocr(raw: str) -> str | None:
+    """Why a page's raw text layer is unusable ("no text layer", "garbage text layer"), or None if it is fine.
+
+    Judged on the raw text (cleaning first changes no page of the corpus's verdict and costs as much again).
+    """
+    text = _CONTROL.sub(" ", raw.replace("\ufffe", ""))  # pdfium's mark of a word hyphenated at a line end
+    chars = len(re.sub(r"\s", "", text))
+    if chars < MIN_CHARS_PER_PAGE:
+        return "no text layer"
+    if chars >= MIN_CHARS_TO_JUDGE and readable_share(text) < MIN_READABLE_SHARE:
+        return "garbage text layer"
+    return None
+
+
+def _read_by_ocr(
+    path: Path, pdf: Any, pages: list[str], ocr: OcrMode, engine: OcrEngine | None, meta: dict[str, Any]
+) -> None:
+    """Replace the text of the pages that need it (all for ``always``) by what OCR reads on them."""
+    if ocr == "never":
+        return
+    why = {i: "always" if ocr == "always" else page_needs_ocr(text) for i, text in enumerate(pages)}
+    wanted = [i for i, reason in why.items() if reason]
+    if not wanted:
+        return
+    try:
+        engine = engine or default_engine()
+    except OcrUnavailableError as exc:
+        if ocr == "always":
+            raise DocumentError(path, f"{exc}, or index with --ocr auto") from exc
+        meta["ocr_unavailable"] = str(exc)  # the text layer is kept; parse_file says so if it is unusable
+        return
+    meta["ocr_tried"] = len(wanted)
+    read: list[int] = []
+    for i, page in ocr_pages(pdf, wanted, engine):
+        text = clean_text(page.text)
+        if why[i] == "garbage text layer" and readable_share(text) < readable_share(clean_text(pages[i])) + OCR_GAIN:
+            continue  # OCR reads no more words than the text layer: a foreign language, not a broken font
+        if why[i] == "no text layer" and not text.strip():
+            continue
+        pages[i] = page.text
+        read.append(i + 1)
+        if i == 0:
+            meta["ocr_title"] = page.title()
+    if read:
+        meta["ocr_pages"] = read
+        meta["ocr_engine"] = engine.name
+
+
+def parse_pdf_bytes(
+    path: Path, data: bytes, max_pages: int, ocr: OcrMode = "auto", engine: OcrEngine | None = None
+) -> tuple[list[str], dict[str, Any]]:
+    """Raw page texts and metadata of a PDF; pages without a usable text layer are OCRed (see ``ocr``)."""
     import pypdfium2 as pdfium
 
     if not data.lstrip()[:1024].startswith(b"%PDF") and b"%PDF" not in data[:1024]:
@@ -129,8 +196,13 @@ def parse_pdf_bytes(path: Path, data: bytes, max_pages: int) -> tuple[list[str],
                     path, f"the PDF holds more than {MAX_TEXT_CHARS // 1_000_000} million characters of text by page "
                     f"{i + 1}: not a paper (or a decompression bomb); split it or index a shorter file"
                 )
-        meta = {k: str(v) for k, v in pdf.get_metadata_dict().items() if v}
-        title = _pdf_title(pdf[0])
+        meta: dict[str, Any] = {k: str(v) for k, v in pdf.get_metadata_dict().items() if v}
+        _read_by_ocr(path, pdf, pages, ocr, engine, meta)
+        if 1 in meta.get("ocr_pages", ()):
+            title = re.sub(r"\s+", " ", clean_text(meta.pop("ocr_title", ""))).strip()
+            title = title if 2 <= len(title.split()) <= 40 else ""
+        else:
+            title = _pdf_title(pdf[0])
         if not title and _plausible_metadata_title(meta.get("Title", "")):
             title = meta["Title"].strip()
         meta["title"] = title
@@ -153,7 +225,9 @@ def _decode(path: Path, data: bytes) -> str:
         return data.decode("cp1252", errors="replace")  # legacy 8-bit text: keep what is readable
 
 
-def parse_text_bytes(path: Path, data: bytes, max_pages: int) -> tuple[list[str], dict[str, str]]:
+def parse_text_bytes(
+    path: Path, data: bytes, max_pages: int, ocr: OcrMode = "auto", engine: OcrEngine | None = None
+) -> tuple[list[str], dict[str, Any]]:
     """A Markdown or text file is one page; its title is the first heading or first line."""
     text = _decode(path, data)
     first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
@@ -192,8 +266,17 @@ def parse_file(
     path: str | Path,
     max_pages: int = 2000,
     max_bytes: int = 200_000_000,
+    ocr: OcrMode = "auto",
+    ocr_engine: OcrEngine | None = None,
 ) -> ParsedDocument:
     """Read, parse and clean one file into a :class:`ParsedDocument`.
+
+    Args:
+        path: The file.
+        max_pages: PDFs with more pages are refused.
+        max_bytes: Larger files are refused.
+        ocr: ``auto`` OCRs the PDF pages without a usable text layer, ``always`` every page, ``never`` none.
+        ocr_engine: The OCR engine (default: tesseract, when installed).
 
     Raises:
         DocumentError: the file cannot be indexed; the message says why.
@@ -204,27 +287,38 @@ def parse_file(
         readable = ", ".join(sorted(SUPPORTED_SUFFIXES))
         raise DocumentError(path, f"unsupported file type '{path.suffix or '(none)'}' (paperchat reads {readable})")
     data = read_file(path, max_bytes)
-    raw_pages, meta = PARSERS[kind](path, data, max_pages)
+    raw_pages, meta = PARSERS[kind](path, data, max_pages, ocr, ocr_engine)
     if kind == "pdf":
         pages = clean_pages(raw_pages)
     else:
         pages = [clean_text(p) for p in raw_pages]
     text = "\n".join(pages)
     n_chars = len(re.sub(r"\s", "", text))
+    unavailable = meta.get("ocr_unavailable", "")  # "OCR is needed but tesseract is not installed: ..."
     if n_chars < MIN_CHARS_PER_PAGE * max(1, len(pages)) and (kind == "pdf" or n_chars == 0):
-        reason = (
-            "no extractable text: it looks like a scanned PDF without a text layer; run OCR first "
-            "(e.g. ocrmypdf) and index the result"
-            if kind == "pdf"
-            else "no text in the file"
-        )
+        if kind != "pdf":
+            reason = "no text in the file"
+        elif ocr == "never":
+            reason = "no extractable text: it looks like a scanned PDF without a text layer; index it with --ocr auto"
+        elif unavailable:
+            reason = f"no extractable text: it looks like a scanned PDF without a text layer. {unavailable}"
+        else:
+            reason = "no extractable text: it looks like a scanned PDF, and OCR found no text on its pages either"
         raise DocumentError(path, reason)
     rate, n_words = word_rate(text)
     if n_words >= MIN_WORDS_TO_JUDGE and rate < MIN_WORD_RATE:
+        if ocr == "never":
+            then = "Index it with --ocr auto to read its pages by OCR"
+        elif unavailable:
+            then = unavailable
+        elif meta.get("ocr_tried"):
+            then = "OCR did not read its pages any better (is the text in English, and legible on the page?)"
+        else:
+            then = "Index it with --ocr always to read every page by OCR"
         raise DocumentError(
             path,
             f"the text layer decodes to garbage (only {rate:.0%} of its words are recognisable; fonts "
-            "without a Unicode map). Run OCR on it (e.g. ocrmypdf --force-ocr) and index the result",
+            f"without a Unicode map). {then}",
         )
     sha = hashlib.sha256(data).hexdigest()
     title = meta.get("title") or path.stem.replace("_", " ")
@@ -236,4 +330,6 @@ def parse_file(
         doi=_find_doi(meta.get("Subject", ""), meta.get("Keywords", ""), *pages[:2]),
         kind=kind,
         pages=[Page(i + 1, p) for i, p in enumerate(pages)],
+        ocr_pages=list(meta.get("ocr_pages", [])),
+        ocr_engine=str(meta.get("ocr_engine", "")),
     )

@@ -44,7 +44,11 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(default=30, ge=0, le=500, description="Tokens repeated between chunks.")
     max_file_mb: float = Field(default=200.0, gt=0, description="Files larger than this are refused.")
     max_pages: int = Field(default=2000, gt=0, description="PDFs with more pages are refused.")
-    parse_timeout_s: float = Field(default=120.0, gt=0, description="Per-file parsing time limit.")
+    parse_timeout_s: float = Field(default=120.0, gt=0, description="Per-file parsing time limit (OCR included).")
+    ocr: Literal["auto", "always", "never"] = Field(
+        default="auto",
+        description="OCR of PDF pages: 'auto' = pages without a usable text layer, 'always' = every page, 'never'.",
+    )
     write_wait_s: float = Field(
         default=30.0, ge=0, description="How long the chat app's uploads and deletions wait for another writer."
     )

@@ -24,6 +24,8 @@ class ParsedDocument:
     doi: str | None
     kind: str  # "pdf", "markdown" or "text"
     pages: list[Page]
+    ocr_pages: list[int] = field(default_factory=list)  # pages whose text was read by OCR (1-based)
+    ocr_engine: str = ""  # e.g. "tesseract 5.3.0"
 
     @property
     def doc_id(self) -> str:
@@ -70,6 +72,7 @@ class DocumentRecord:
     kind: str = ""  # "pdf", "markdown", "text", or "langchain" (texts added through the VectorStore API)
     status: str = "complete"  # "partial" while its chunks are being written
     rev: int = 0  # changes whenever the document's chunks or names change
+    ocr_pages: list[int] = field(default_factory=list)  # pages whose text was read by OCR (1-based)
 
     def to_dict(self) -> dict[str, object]:
         """JSON-friendly view (``paperchat list --json``)."""
@@ -83,4 +86,26 @@ class DocumentRecord:
             "sha256": self.sha256,
             "kind": self.kind,
             "paths": self.paths,
+            "ocr_pages": self.ocr_pages,
         }
+
+
+def page_ranges(pages: list[int]) -> str:
+    """Page numbers written compactly: ``[1, 2, 3, 7]`` -> ``"1-3,7"`` (for metadata and reports)."""
+    out: list[str] = []
+    for n in sorted(set(pages)):
+        if out and n == int(out[-1].rsplit("-", 1)[-1]) + 1:
+            out[-1] = f"{out[-1].split('-')[0]}-{n}"
+        else:
+            out.append(str(n))
+    return ",".join(out)
+
+
+def parse_page_ranges(text: str) -> list[int]:
+    """The inverse of :func:`page_ranges` (``"1-3,7"`` -> ``[1, 2, 3, 7]``); malformed parts are skipped."""
+    pages: list[int] = []
+    for part in (text or "").split(","):
+        first, _, last = part.strip().partition("-")
+        if first.isdigit() and (not last or last.isdigit()):
+            pages.extend(range(int(first), int(last or first) + 1))
+    return pages

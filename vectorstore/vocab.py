@@ -15,6 +15,8 @@ from paperchat.vectorstore.model_files import default_model_paths
 _WORD = re.compile(r"[a-z]{2,}")
 _LETTERS = re.compile(r"[A-Za-z]{3,}")
 _SPACE_WORD = re.compile(rb" [A-Za-z]{2,}")
+_LETTER_RUN = re.compile(r"[A-Za-z]{2,}")
+_SPACE = re.compile(r"\s")
 
 
 @lru_cache(maxsize=1)
@@ -56,3 +58,18 @@ def word_rate(text: str) -> tuple[float, int]:
         return 0.0, 0
     known = sum(is_word(w) for w in words)
     return known / len(words), len(words)
+
+
+def readable_share(text: str) -> float:
+    """Share of a text's visible characters that belong to known English words (2+ letters).
+
+    Weighted by characters, so that long runs of glyph codes without spaces count for what they are: a
+    page of a font without a Unicode map scores 0.14-0.28, real pages of the benchmark corpus 0.51-0.94
+    (reference lists lowest).
+    """
+    chars = len(_SPACE.sub("", text))
+    if not chars:
+        return 0.0
+    words = _LETTER_RUN.findall(text)
+    known = {w for w in set(words) if is_word(w)}  # each distinct word looked up once
+    return sum(len(w) for w in words if w in known) / chars

@@ -39,6 +39,7 @@ class ParseJob:
     embedder_max_tokens: int
     memory_mb: int = 4096
     nice: int = 10
+    ocr: str = "auto"  # "auto", "always" or "never" (parse.parse_file)
 
 
 @dataclass(slots=True)
@@ -76,7 +77,7 @@ def parse_and_chunk(path: str, job: ParseJob, counter: Any = None) -> ParseResul
 
     counter = counter or _TokenCounter(job.tokenizer_path)
     start = time.perf_counter()
-    doc = parse_file(path, max_pages=job.max_pages, max_bytes=job.max_bytes)
+    doc = parse_file(path, max_pages=job.max_pages, max_bytes=job.max_bytes, ocr=job.ocr)  # type: ignore[arg-type]
     parsed = time.perf_counter()
     chunks = chunk_document(doc, job.chunk_tokens, job.chunk_overlap, counter, job.embedder_max_tokens)
     if not chunks:

@@ -23,7 +23,9 @@ from paperchat.vectorstore.retriever import PaperRetriever
 pytestmark = pytest.mark.integration
 
 
-class TestMiniLMEmbeddingsUnit(EmbeddingsUnitTests):
+class MiniLM:
+    """The embedder under test: the offline default, no parameters."""
+
     @property
     def embeddings_class(self) -> type[MiniLMEmbeddings]:
         return MiniLMEmbeddings
@@ -33,14 +35,12 @@ class TestMiniLMEmbeddingsUnit(EmbeddingsUnitTests):
         return {}
 
 
-class TestMiniLMEmbeddingsIntegration(EmbeddingsIntegrationTests):
-    @property
-    def embeddings_class(self) -> type[MiniLMEmbeddings]:
-        return MiniLMEmbeddings
+class TestMiniLMEmbeddingsUnit(MiniLM, EmbeddingsUnitTests):
+    pass
 
-    @property
-    def embedding_model_params(self) -> dict[str, Any]:
-        return {}
+
+class TestMiniLMEmbeddingsIntegration(MiniLM, EmbeddingsIntegrationTests):
+    pass
 
 
 class TestPaperRetriever(RetrieversIntegrationTests):

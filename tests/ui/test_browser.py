@@ -131,6 +131,80 @@ def test_unanswerable_question_shows_the_dont_know_state(page: Any) -> None:
     assert "Sources: pick a number" not in assistant.inner_text()
 
 
+def _highlight_box(png: bytes) -> tuple[float, float, float, float]:
+    """Bounding box (left, top, right, bottom, as fractions of the image) of the orange highlight's pixels."""
+    import io
+
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    w, h = image.size
+    pixels = image.load()
+
+    def orange(r: int, g: int, b: int) -> bool:
+        return r >= 200 and b <= 170 and r - g >= 25
+
+    hits = [(x, y) for x in range(0, w, 2) for y in range(0, h, 2) if orange(*pixels[x, y])]
+    assert len(hits) > 50, "no highlight drawn"
+    xs, ys = sorted(x for x, _ in hits), sorted(y for _, y in hits)
+    trim = len(hits) // 100  # a stray orange pixel of a figure does not move the box
+    return xs[trim] / w, ys[trim] / h, xs[-1 - trim] / w, ys[-1 - trim] / h
+
+
+def _text_box(pdf: Path, page: int, text: str) -> tuple[float, float, float, float]:
+    """Where ``text`` is on a PDF page, straight from pdfium's character boxes, as fractions of the page."""
+    import pypdfium2 as pdfium
+
+    doc = pdfium.PdfDocument(str(pdf))
+    try:
+        p = doc[page - 1]
+        width, height = p.get_size()
+        textpage = p.get_textpage()
+        index, count = textpage.search(text).get_next()
+        boxes = [textpage.get_charbox(i) for i in range(index, index + count)]
+    finally:
+        doc.close()
+    return (min(b[0] for b in boxes) / width, 1 - max(b[3] for b in boxes) / height,
+            max(b[2] for b in boxes) / width, 1 - min(b[1] for b in boxes) / height)
+
+
+def test_pdf_source_opens_on_its_page_with_the_sentence_highlighted(page: Any) -> None:
+    # (placed before the upload test, whose paper would answer this question too)
+    ask(page, "Which GPU was used to train the Faster R-CNN model for herbarium scans?")
+    assistant = page.locator('[data-testid="stChatMessage"]').last
+    assert "TITAN Xp" in assistant.inner_text()
+    assistant.get_by_text("Show on the page").first.click()
+    image = assistant.locator('[data-testid="stImage"] img').first
+    image.wait_for(timeout=120_000)
+    page.get_by_text("Page 8 of 18").first.wait_for(timeout=30_000)
+    assert "The cited sentence is highlighted" in assistant.inner_text()
+    image.evaluate("img => img.decode()")  # fully loaded before it is looked at
+    page.get_by_text("Page 8 of 18").first.scroll_into_view_if_needed()
+    shot(page, "page-view")
+
+    pdf = SAMPLE_DOCS / "younis2020_herbarium_plant_organs.pdf"
+    left, top, right, bottom = _highlight_box(image.screenshot())
+    start = _text_box(pdf, 8, "Due to the large image size")  # the sentence's first words ...
+    gpu = _text_box(pdf, 8, "TITAN Xp")  # ... and its answer, a line further down
+    for box in (start, gpu):
+        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        assert left <= cx <= right and top <= cy <= bottom, (box, (left, top, right, bottom))
+    assert top >= start[1] - 0.01 and bottom <= gpu[3] + 0.04  # the sentence's lines, not the page
+
+    page.get_by_role("button", name="Next").first.click()
+    page.get_by_text("Page 9 of 18").first.wait_for(timeout=60_000)
+    page.get_by_role("button", name="Previous").first.click()
+    page.get_by_text("Page 8 of 18").first.wait_for(timeout=60_000)
+
+
+def test_markdown_source_keeps_the_text_view(page: Any) -> None:
+    ask(page, "Which Raspberry Pi model was used for the energy measurements?")  # only the Markdown paper says
+    assistant = page.locator('[data-testid="stChatMessage"]').last
+    assert "tang2018_neural_language_model_tradeoffs.md" in assistant.inner_text()  # the picked source is the paper
+    assert "Raspberry Pi" in assistant.inner_text()
+    assert assistant.get_by_text("Show on the page").filter(visible=True).count() == 0  # text, no page to show
+
+
 def test_upload_is_indexed_and_listed(page: Any, tmp_path: Path) -> None:
     pdf = tmp_path / "uploaded_methods.pdf"
     pdf.write_bytes(make_pdf([METHODS_LINES], title="Uploaded methods"))
@@ -187,3 +261,35 @@ def test_hostile_model_output_renders_inert(browser: Any, tmp_path: Path) -> Non
             assert "sk-test-browser-secret" not in page.content()
             assert [u for u in seen if not u.startswith(url) and not u.startswith("data:")] == []
             context.close()
+
+
+def test_the_page_keeps_answering_after_another_process_deletes_a_paper(browser: Any, tmp_path: Path) -> None:
+    papers = [SAMPLE_DOCS / "tang2018_neural_language_model_tradeoffs.md", SAMPLE_DOCS / "rammer2019_bark_beetle_outbreaks.pdf"]
+    with running_ui(tmp_path, papers) as url:
+        context = browser.new_context(viewport={"width": 1400, "height": 1100})
+        page = context.new_page()
+        page.goto(url)
+        page.get_by_placeholder(ASK).wait_for(timeout=120_000)
+        messages = page.locator('[data-testid="stChatMessage"]')
+
+        def ask_and_wait(question: str, n_answers: int) -> None:
+            box = page.get_by_placeholder(ASK)
+            box.fill(question)
+            box.press("Enter")
+            answer = messages.nth(2 * n_answers - 1)
+            answer.get_by_text("Sources: pick a number").or_(answer.get_by_text("do not answer this")).or_(
+                answer.get_by_text("Something went wrong")).first.wait_for(timeout=120_000)
+
+        ask_and_wait("Which GPU were the QRNNs trained on?", 1)  # the app's store now holds that paper's vectors
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PAPERCHAT_", "OPENAI_"))}
+        subprocess.run(paperchat_command("delete", "tang2018_neural_language_model_tradeoffs.md", "--db", str(tmp_path / "db")),
+                       env=env, check=True, capture_output=True, timeout=300)
+        for n in (2, 3):  # questions that reach the deleted paper's chunks
+            ask_and_wait("Which GPU were the QRNNs trained on?", n)
+        shot(page, "after-delete-elsewhere")
+        assert messages.count() == 6
+        text = page.locator("body").inner_text()
+        assert "Something went wrong" not in text
+        last = messages.last.inner_text()
+        assert "tang2018_neural_language_model_tradeoffs.md" not in last  # a deleted paper is not cited
+        context.close()
