@@ -1,7 +1,7 @@
 """The Chroma index of paper chunks, as a LangChain ``VectorStore``: open (embedded folder or server), write
 papers and texts, search, list, delete.
 
-Three Chroma collections per paperchat collection:
+Four Chroma collections per paperchat collection:
 
 * ``<name>``: one record per embedded chunk (text, embedding, metadata), cosine space.
 * ``<name>__references``: the chunks of reference lists, text and metadata without embeddings. They are
