@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Batch extraction benchmark: 28 methodology questions asked of every paper, pairs per second.
 
-    python bench/extract.py [--bench ../shared/bench] [--questions bench/methodology_questions.txt]
+    python bench/extract.py [--bench ../shared/bench] [--questions methodology|FILE]
                             [--embedder minilm] [--out bench/results/extract.json]
 
 Indexes the benchmark corpus (11 PDFs, 10 QASPER Markdown papers) and ``sample_docs/`` into a fresh
@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bench", type=Path, default=ROOT.parent / "shared" / "bench")
-    ap.add_argument("--questions", type=Path, default=ROOT / "bench" / "methodology_questions.txt")
+    ap.add_argument("--questions", default="methodology", help="a question file, or the shipped list 'methodology'")
     ap.add_argument("--embedder", default="minilm", help="minilm (default) or minilm-int8")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "extract.json")
     args = ap.parse_args()
@@ -47,6 +47,7 @@ def main() -> None:
 
     from paperchat.chain import create_qa_chain
     from paperchat.extract import read_questions, run_extraction, tasks_for
+    from paperchat.extractive import FETCH
     from paperchat.vectorstore.index import PaperIndex
     from paperchat.vectorstore.ingest import index_paths
     from paperchat.vectorstore.retriever import PaperRetriever
@@ -69,10 +70,10 @@ def main() -> None:
         result["papers"], result["pairs"] = len(papers), len(tasks)
         result["indexing_seconds"] = round(report.seconds, 1)
 
-        def run(label: str, chain: Any, subset: list[Any]) -> dict[str, Any]:
+        def run(label: str, chain: Any, subset: list[Any], fetch: int | None = None) -> dict[str, Any]:
             index.vector_cache.clear()
             out = Path(tmp) / f"{label}.jsonl"
-            summary = run_extraction(retriever, chain, subset, out)
+            summary = run_extraction(retriever, chain, subset, out, fetch=fetch)
             assert summary.failed == 0, summary.errors[:3]
             row = {"pairs": len(subset), "seconds": round(summary.seconds, 2), "pairs_per_s": round(summary.pairs_per_s, 2),
                    "answered": summary.answered, "abstained": summary.abstained}
@@ -81,7 +82,7 @@ def main() -> None:
 
         print(f"{'':<44}{'pairs':>7}{'seconds':>9}{'pairs/s':>10}{'answered':>10}{'abstained':>10}")
         extractive = create_qa_chain(retriever)
-        result["extract, extractive answerer"] = run("extract, extractive answerer", extractive, tasks)
+        result["extract, extractive answerer"] = run("extract, extractive answerer", extractive, tasks, FETCH)  # as `extract` reads
         with fake_openai_server() as llm:
             llm.default = {"content": "The model was trained on a GPU [1]."}
             chat = ChatOpenAI(model="fake", base_url=llm.base_url, api_key="sk-bench", max_retries=0, timeout=10)

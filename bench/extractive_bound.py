@@ -1,15 +1,18 @@
 #!/usr/bin/env python3
-"""How many sentences the extractive answerer must embed, and the bound that lets it skip the rest.
+"""How many sentences the extractive answerer embeds, and what the cascade that skips the rest costs in answers.
 
     python bench/extractive_bound.py [--bench ../shared/bench] [--out bench/results/extractive_bound.json]
 
-On the dev sets' papers, each question asked of its own paper and of a random other one (off topic):
+On the dev sets' papers, each question asked of its own paper and of a random other one (off topic), with
+the excerpts the answerer reads (``paperchat.extractive.FETCH``):
 
-1. the distribution of (a sentence's cosine to the question) - (its excerpt's cosine), for sentences with
-   the question's focus words or answer type and for the others: the margins of
-   ``paperchat.extractive`` are chosen from it;
-2. the answers with every sentence embedded and with the bound, side by side: how many differ, and how
-   many sentences each embeds per question.
+1. the answers with every sentence embedded and with the cascade of ``paperchat.support`` (every other
+   feature first, the sentence's own meaning only where its bound could still matter): how many differ,
+   and how many sentences each embeds per question (mean and 95th percentile);
+2. the distribution of (a sentence's cosine to the question) - (its excerpt's cosine), of which the
+   cascade's margin is the 99.9th percentile (``bench/fit_support.py`` sets it);
+3. the cost of one embedding call of 1, 4 and 8 sentences, and of rating a question's sentences without
+   embedding them (CPU time of this process; the machine may be shared, so indicative only).
 
 Prints a summary and writes JSON.
 """
@@ -31,6 +34,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
+def cpu_ms(fn: Any, repeat: int) -> float:
+    """Median CPU milliseconds (all threads of this process) of ``fn()``."""
+    samples = []
+    for _ in range(repeat):
+        start = time.process_time()
+        fn()
+        samples.append((time.process_time() - start) * 1000)
+    return round(float(np.median(samples)), 2)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bench", type=Path, default=ROOT.parent / "shared" / "bench")
@@ -39,8 +52,9 @@ def main() -> None:
     if not (args.bench / "corpus").is_dir():
         sys.exit(f"benchmark data not found: {args.bench}")
 
-    from paperchat import extractive
     from paperchat.evaluate import read_jsonl
+    from paperchat.extractive import FETCH, ExtractiveAnswerer
+    from paperchat.support import candidate_sentences, cheap_features
     from paperchat.vectorstore.embed import VectorCache
     from paperchat.vectorstore.index import PaperIndex
     from paperchat.vectorstore.ingest import index_paths
@@ -53,7 +67,7 @@ def main() -> None:
         assert index_paths(index, sorted({args.bench / "corpus" / r["paper_file"] for r in rows})).ok
         docs = index.list_documents()
         doc_of = {d.file: d.id for d in docs}
-        retriever = PaperRetriever(index=index, k=6)
+        retriever = PaperRetriever(index=index, k=FETCH)
         rng = random.Random(0)
         cases = []
         for r in rows:
@@ -71,38 +85,51 @@ def main() -> None:
                 return index.embedder.embed_array(texts)
 
         counting = Counting()
-        every = extractive.ExtractiveAnswerer(counting, bound_margins=None, vectors=VectorCache(counting, 0))
-        bounded = extractive.ExtractiveAnswerer(counting, vectors=VectorCache(counting, 0))
-        deltas: dict[str, list[float]] = {"related": [], "unrelated": []}
-        embedded: dict[str, dict[str, list[int]]] = {"all sentences": {}, "bounded": {}}
+        every = ExtractiveAnswerer(counting, vectors=VectorCache(counting, 0), bounded=False)
+        bounded = ExtractiveAnswerer(counting, vectors=VectorCache(counting, 0))
+        embedded: dict[str, dict[str, list[int]]] = {"all sentences": {}, "cascade": {}}
+        gaps: list[float] = []
         differ = 0
         for question, kind, context in cases:
-            similarity = [float(d.metadata.get("similarity", 0.0)) for d in context]
-            candidates = extractive.candidate_sentences(context)
-            if candidates:
-                every.score(question, candidates, len(context), similarity)
-                for c in candidates:
-                    key = "related" if extractive._related(c) else "unrelated"
-                    deltas[key].append(c.parts["meaning"] - similarity[c.excerpt])
             answers = []
-            for label, answerer in (("all sentences", every), ("bounded", bounded)):
+            for label, answerer in (("all sentences", every), ("cascade", bounded)):
                 counting.n = 0
                 found = answerer.answer(question, context)
                 embedded[label].setdefault(kind, []).append(counting.n - 1)  # minus the question
                 answers.append((found.abstained, [c.text for c in found.sentences]))
             differ += answers[0] != answers[1]
+            for cand in every.rate(question, context).candidates:
+                if cand.embedded:
+                    gaps.append(cand.features["meaning"] - cand.features["excerpt_similarity"])
+
+        sentences = [c.text for _, _, ctx in cases for c in candidate_sentences(ctx)]
+        embedder = index.embedder
+        embedder.embed_array(sentences[:16])  # warm
+        calls = {f"{n} sentences per call": cpu_ms(lambda n=n: embedder.embed_array(rng.sample(sentences, n)), 15)
+                 for n in (1, 4, 8)}
+        question, _, context = cases[0]
+
+        def rate_without_embedding() -> None:
+            cands = candidate_sentences(context)
+            cheap_features(question, cands, context)
+
+        calls["rating a question's sentences without embedding them"] = cpu_ms(rate_without_embedding, 30)
 
     def pct(values: list[float]) -> dict[str, float]:
         return {f"p{p}": round(float(np.percentile(values, p)), 3) for p in (50, 90, 99, 99.9, 100)}
 
     result: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d"),
-        "margins": {"related": extractive.BOUND_MARGIN, "unrelated": extractive.BOUND_MARGIN_UNRELATED},
-        "sentence_minus_excerpt_similarity": {k: {"sentences": len(v), **pct(v)} for k, v in deltas.items()},
+        "excerpts_read": FETCH,
+        "meaning_margin": bounded.scorer.meaning_margin,
+        "max_embedded": bounded.scorer.max_embedded,
         "questions": len(cases),
         "answers_that_differ": differ,
         "sentences_embedded_per_question": {
-            label: {kind: round(float(np.mean(v)), 1) for kind, v in per_kind.items()} for label, per_kind in embedded.items()},
+            label: {kind: {"mean": round(float(np.mean(v)), 1), "p95": float(np.percentile(v, 95))} for kind, v in per_kind.items()}
+            for label, per_kind in embedded.items()},
+        "sentence_minus_excerpt_similarity": {"sentences": len(gaps), **pct(gaps)},
+        "cpu_ms_indicative": calls,
     }
     print(json.dumps(result, indent=1))
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -23,13 +23,17 @@ from paperchat.vectorstore.errors import PaperchatError
 CHUNK_SIZE, CHUNK_OVERLAP, TOP_K = 1000, 50, 4
 
 
+class BaselineUnavailableError(PaperchatError):
+    """The packages the published pipeline used are not installed (the ``bench`` extra)."""
+
+
 def _require() -> tuple[Any, Any]:
     try:
         from langchain_text_splitters import RecursiveCharacterTextSplitter
         from pdfminer.high_level import extract_text
     except ImportError as exc:
-        raise PaperchatError(
-            f"The published-pipeline baseline needs {exc.name}: pip install 'paperchat[bench]'"
+        raise BaselineUnavailableError(
+            f"the published-pipeline baseline needs {exc.name}: pip install 'paperchat[bench]'"
         ) from exc
     return RecursiveCharacterTextSplitter, extract_text
 
@@ -55,6 +59,7 @@ def baseline_predictions(
 
     Each row needs ``id``, ``paper_file`` (relative to ``corpus``) and ``question``.
     """
+    _require()  # before any work: a missing package is one clear error
     corpus = Path(corpus)
     rows = list(rows)
     papers: dict[str, tuple[list[str], np.ndarray]] = {}

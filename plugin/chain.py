@@ -45,7 +45,7 @@ from langchain_core.vectorstores import VectorStoreRetriever
 
 from paperchat.abstain import GATE_MIN_SIMILARITY, is_abstention, passes_gate
 from paperchat.citations import check_citations, citation_from, drop_unknown_marks
-from paperchat.extractive import ExtractiveAnswerer
+from paperchat.extractive import NEGATIVE_FINDING, ExtractiveAnswerer
 from paperchat.llm import llm_error, model_label
 from paperchat.prompts import (
     CONDENSE_TEMPLATE,
@@ -60,8 +60,9 @@ from paperchat.prompts import (
 from paperchat.types import QAInput, QAResult
 from paperchat.vectorstore.embed import VectorCache
 from paperchat.vectorstore.errors import LLMError, PaperchatError
-from paperchat.vectorstore.lexicon import focus_terms, stemmed_words
+from paperchat.vectorstore.lexicon import focus_terms
 from paperchat.vectorstore.retriever import PaperRetriever, check_k
+from paperchat.vectorstore.text import terms
 
 #: Keys the chain's input may have.
 INPUT_KEYS = ("question", "papers", "chat_history", "k", "context")
@@ -138,6 +139,16 @@ def accepts(retriever: BaseRetriever, name: str) -> bool:
     return name in inspect.signature(retriever._get_relevant_documents).parameters
 
 
+def default_k(retriever: BaseRetriever) -> int:
+    """How many excerpts a retriever returns when not told (PaperRetriever's ``k``, a vector store
+    retriever's ``search_kwargs``)."""
+    if isinstance(retriever, PaperRetriever):
+        return int(retriever.k)
+    if isinstance(retriever, VectorStoreRetriever):
+        return int(retriever.search_kwargs.get("k", 4))
+    return int(getattr(retriever, "k", 4) or 4)
+
+
 def condense_question(x: dict[str, Any], config: RunnableConfig, setup: QASetup) -> str:
     """The question to search for: as asked, or with a follow-up made standalone (LLM, or a rule without one)."""
     if not x["chat_history"]:
@@ -158,7 +169,10 @@ def retrieve_context(x: dict[str, Any], config: RunnableConfig, setup: QASetup) 
     else:
         retriever = setup.retriever
         kwargs: dict[str, Any] = {}
-        for name, value in (("papers", x["papers"] or None), ("k", x["k"])):
+        k = x["k"]
+        if setup.answerer is not None and accepts(retriever, "k"):  # the extractive answerer reads more than it shows
+            k = max(k or default_k(retriever), setup.answerer.fetch)
+        for name, value in (("papers", x["papers"] or None), ("k", k)):
             if value is None:
                 continue
             if not accepts(retriever, name):
@@ -189,7 +203,7 @@ def score_context(question: str, docs: list[Document], vectors: VectorCache) -> 
         if i in similarity:
             meta["similarity"] = similarity[i]
         if "bm25" not in meta:
-            meta["keyword_match"] = bool(focus & set(stemmed_words(doc.page_content)))
+            meta["keyword_match"] = bool(focus & set(terms(doc.page_content)))
         out.append(Document(page_content=doc.page_content, metadata=meta, id=doc.id))
     return out
 
@@ -211,7 +225,8 @@ class AnswerRun:
     def without_llm(self) -> QAResult | None:
         """The final result when no LLM call is needed: the gate stopped the question, or the answerer is
         extractive."""
-        if not passes_gate(self.x["context"], self.setup.gate_min_similarity):
+        # the gate spares an LLM call; without one the support model decides, and rates every question
+        if self.setup.llm is not None and not passes_gate(self.x["context"], self.setup.gate_min_similarity):
             return self._final(
                 answer=DONT_KNOW, abstained=True,
                 notice="No excerpt of the indexed papers is close enough to the question to answer it.",
@@ -260,21 +275,28 @@ class AnswerRun:
     def _extractive(self) -> QAResult:
         answerer, context = self.setup.answerer, self.x["context"]
         assert answerer is not None
-        found = answerer.answer(self.x["standalone"], context)
+        found = answerer.answer(self.x["standalone"], context, show=self.x["k"] or default_k(self.setup.retriever))
+        shown = [context[i] for i in found.order]
         if found.abstained:
-            return self._final(answer=DONT_KNOW, abstained=True,
+            return self._final(answer=DONT_KNOW, abstained=True, confidence=found.confidence, context=shown,
                                notice="No sentence of the excerpts answers the question well enough to quote.")
-        # excerpts keep their retrieval rank as their number, as in an LLM prompt; the answer cites some
+        # excerpts are shown and numbered with those holding the quotes first (as the answerer orders them);
+        # the answer cites some of them
+        number = {old: new for new, old in enumerate(found.order, start=1)}
         quoted: dict[int, str] = {}
         for c in found.sentences:  # every sentence quoted from an excerpt, one per line
-            quoted[c.excerpt] = f"{quoted[c.excerpt]}\n{c.text}" if c.excerpt in quoted else c.text
+            n = number[c.excerpt]
+            quoted[n] = f"{quoted[n]}\n{c.text}" if n in quoted else c.text
         # the paper's own bracketed references ("[12]") inside a quote must not read as paperchat's citations
-        answer = " ".join(f"\u201c{quote_safely(c.text)}\u201d [{c.excerpt + 1}]" for c in found.sentences)
+        answer = " ".join(f"\u201c{quote_safely(c.text)}\u201d [{number[c.excerpt]}]" for c in found.sentences)
+        if found.negative_finding:
+            answer = f"{NEGATIVE_FINDING} {answer}"
         citations = [
-            citation_from(i + 1, doc, i in quoted, quoted.get(i, ""), True if i in quoted else None)
-            for i, doc in enumerate(context)
+            citation_from(n, doc, n in quoted, quoted.get(n, ""), True if n in quoted else None)
+            for n, doc in enumerate(shown, start=1)
         ]
-        return self._final(answer=answer, abstained=False, citations=citations)
+        return self._final(answer=answer, abstained=False, citations=citations, context=shown,
+                           confidence=found.confidence)
 
     def _final(self, **fields: Any) -> QAResult:
         self.result = self.result + {"delta": "", "final": True, "citations": [], "notice": "", **fields}

@@ -20,7 +20,7 @@ from langchain_core.documents import Document
 
 from paperchat.types import Citation
 from paperchat.vectorstore.sentences import split_sentences
-from paperchat.vectorstore.text import content_tokens, stem
+from paperchat.vectorstore.text import content_terms
 
 _MARK = re.compile(r"\[\s*(\d+(?:\s*(?:[-,–;]|and)\s*\d+)*)\s*\]")
 _NUMBER = re.compile(r"\b\d+(?:[.,]\d+)*\b")
@@ -67,10 +67,10 @@ def strip_marks(text: str) -> str:
 def supports(sentence: str, excerpt: str) -> bool:
     """True if the excerpt shares substance with the sentence (content words, and its numbers)."""
     claim = strip_marks(sentence)
-    words = {stem(w) for w in content_tokens(claim)}
+    words = content_terms(claim)
     if not words:
         return True  # nothing checkable ("See [2].")
-    shared = words & {stem(w) for w in content_tokens(excerpt)}
+    shared = words & content_terms(excerpt)
     numbers = set(_NUMBER.findall(claim)) - {str(n) for n in range(1, 4)}
     if numbers and not any(num in excerpt for num in numbers):
         return False

@@ -358,27 +358,35 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _tasks_from_args(args: argparse.Namespace, index: Any) -> list[Any]:
-    from paperchat.extract import read_id_rows, read_questions, tasks_for
+def _tasks_from_args(args: argparse.Namespace, index: Any) -> tuple[list[Any], list[Any], list[Any]]:
+    """The pairs to ask, the questions (with their column names) and the papers' records."""
+    from paperchat.extract import read_id_rows, tasks_for
+    from paperchat.questions import read_question_file, with_columns
 
     if args.ids:
         tasks = read_id_rows(args.ids)
-        by_file = {r.file: r.id for r in index.list_documents()}
+        records = {r.file: r for r in index.list_documents()}
         for task in tasks:
-            task.doc_id = by_file.get(Path(task.paper_file).name, "")
+            record = records.get(Path(task.paper_file).name)
+            task.doc_id, task.chunks = (record.id, record.chunks) if record else ("", None)
         if args.paper:
             wanted = set(resolve_papers(index, args.paper))
             tasks = [t for t in tasks if t.doc_id in wanted]
-        return tasks
+        papers = list({t.doc_id: records[Path(t.paper_file).name] for t in tasks if t.doc_id}.values())
+        return tasks, with_columns(dict.fromkeys(t.question for t in tasks)), papers
     if not args.questions:
-        raise PaperchatError("Give the questions: --questions FILE (one per line), or --ids FILE (JSONL).")
+        raise PaperchatError("Give the questions: --questions FILE (one per line, or 'methodology'), or --ids FILE (JSONL).")
+    questions = read_question_file(args.questions)
     papers = [index.resolve(ref) for ref in args.paper] if args.paper else index.list_documents()
     if not papers:
         raise PaperchatError("No papers to ask: index some first (paperchat index PATH...).")
-    return tasks_for(read_questions(args.questions), papers)
+    return tasks_for(questions, papers), questions, papers
 
 
-def _run_extraction_with_progress(retriever: Any, chain: Any, tasks: list[Any], out: Path, quiet: bool, concurrency: int) -> Any:
+def _run_extraction_with_progress(
+    retriever: Any, chain: Any, tasks: list[Any], out: Path, quiet: bool, concurrency: int, settings: Settings,
+    run: str = "",
+) -> Any:
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -388,32 +396,73 @@ def _run_extraction_with_progress(retriever: Any, chain: Any, tasks: list[Any], 
         TimeRemainingColumn,
     )
 
-    from paperchat.extract import done_ids, run_extraction
+    from paperchat.extract import excerpts_to_read, run_extraction
 
-    already = len(done_ids(out) & {t.id for t in tasks})
     progress = Progress(
         TextColumn("[bold]extracting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
         console=_console(stderr=True), transient=True, disable=quiet,
     )
     with progress:
-        task = progress.add_task("", total=len(tasks), completed=already)
-        return run_extraction(retriever, chain, tasks, out, progress=lambda row: progress.advance(task), concurrency=concurrency)
+        task = progress.add_task("", total=len(tasks))
+        return run_extraction(
+            retriever, chain, tasks, out, progress=lambda row: progress.advance(task), concurrency=concurrency,
+            run=run, on_start=lambda todo: progress.update(task, completed=len(tasks) - todo),
+            fetch=excerpts_to_read(settings),
+        )
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
+    from paperchat.extract import done_ids, wide_results
+    from paperchat.manifest import build_manifest, record_manifest
+
     settings = settings_from_args(args)
+    out = Path(args.out)  # checked, with the questions, before anything is loaded (main)
+    results = wide_results(out) if args.wide else out  # --wide: the pairs a rerun resumes from
     retriever, chain = _build_chain(settings, args.prompt)
-    tasks = _tasks_from_args(args, retriever.index)
-    out = Path(args.out)
-    summary = _run_extraction_with_progress(retriever, chain, tasks, out, args.quiet, args.concurrency)
+    tasks, questions, papers = _tasks_from_args(args, retriever.index)
+    mode = f"llm:{settings.model}" if settings.uses_llm else "extractive"
+    manifest = record_manifest(results, build_manifest(
+        settings, mode, retriever.index, questions, [p.file for p in papers] if args.paper or args.ids else None, args.prompt))
+    try:
+        summary = _run_extraction_with_progress(retriever, chain, tasks, results, args.quiet, args.concurrency, settings,
+                                                 manifest["id"])
+    except KeyboardInterrupt:
+        kept = len(done_ids(results, tasks))
+        print(f"paperchat: interrupted: {kept} of {len(tasks)} pairs are saved in {results}; "
+              "run the same command again to answer the rest.", file=sys.stderr)
+        return 130
     print(
-        f"{summary.total} pairs: {summary.skipped} already in {out}, {summary.answered} answered, "
+        f"{summary.total} pairs: {summary.skipped} already in {results}, {summary.answered} answered, "
         f"{summary.abstained} \"I don't know\", {summary.failed} failed "
         f"({summary.seconds:.1f} s, {summary.pairs_per_s:.2f} pairs/s)."
     )
     for line in summary.errors[:10]:
         print(f"  failed: {line}", file=sys.stderr)
+    if args.wide:
+        _write_wide(out, results, papers, questions)
+        print(f"table: {out} ({len(papers)} papers x {len(questions)} questions; pairs in {results})")
     return EXIT_OK if not summary.failed else EXIT_FAILED
+
+
+def _write_wide(out: Path, results: Path, records: list[Any], questions: list[Any]) -> None:
+    import os
+    import tempfile
+
+    from paperchat.manifest import load_manifests
+    from paperchat.matrix import ResultsTable, build_matrix, papers_from_records, wide_csv
+
+    table = ResultsTable(results)
+    table.refresh()
+    matrix = build_matrix(papers_from_records(records), questions, table)
+    manifests = [m for run, m in load_manifests(results).items() if run in matrix.runs()]
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(wide_csv(matrix, table, manifests))
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -438,21 +487,26 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if pred_path.exists() and not args.resume:
         pred_path.unlink()
     args.ids, args.questions, args.paper = str(gold_path), None, None
-    tasks = _tasks_from_args(args, retriever.index)
-    _run_extraction_with_progress(retriever, chain, tasks, pred_path, args.quiet, args.concurrency)
+    tasks, _, _ = _tasks_from_args(args, retriever.index)
+    _run_extraction_with_progress(retriever, chain, tasks, pred_path, args.quiet, args.concurrency, settings)
     predictions = {p["id"]: p for p in read_jsonl(pred_path)}
     results = {"paperchat": score_predictions(gold, predictions, args.exclude_conflicts)}
     cited_only = {k: {**p, "citations": [c for c in p.get("citations", []) if c.get("cited", True)]} for k, p in predictions.items()}
     results["paperchat, cited excerpts only"] = score_predictions(gold, cited_only, args.exclude_conflicts)
     files_scored = {"paperchat": pred_path}
+    skipped = ""
     if args.baseline:
-        from paperchat.baseline import baseline_predictions
+        from paperchat.baseline import BaselineUnavailableError, baseline_predictions
 
-        base = baseline_predictions(gold, corpus, retriever.index.embedder)
-        base_path = out_dir / f"predictions-{gold_path.stem}-published-baseline.jsonl"
-        base_path.write_text("".join(json.dumps(p) + "\n" for p in base.values()), encoding="utf-8")
-        results["published pipeline retrieval"] = score_predictions(gold, base, args.exclude_conflicts)
-        files_scored["published pipeline retrieval"] = base_path
+        try:
+            base = baseline_predictions(gold, corpus, retriever.index.embedder)
+        except BaselineUnavailableError as exc:  # an optional column: the rest of the evaluation stands
+            skipped = f"the published pipeline's column is skipped: {exc}"
+        else:
+            base_path = out_dir / f"predictions-{gold_path.stem}-published-baseline.jsonl"
+            base_path.write_text("".join(json.dumps(p) + "\n" for p in base.values()), encoding="utf-8")
+            results["published pipeline retrieval"] = score_predictions(gold, base, args.exclude_conflicts)
+            files_scored["published pipeline retrieval"] = base_path
     reference: dict[str, Any] = {}
     if args.scorer:
         reference = {name: _reference_score(args.scorer, gold_path, path, args.exclude_conflicts) for name, path in files_scored.items()}
@@ -460,9 +514,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
         "gold": str(gold_path), "corpus": str(corpus), "mode": mode_line("extractive" if not settings.uses_llm else f"llm:{settings.model}"),
         "exclude_conflicts": args.exclude_conflicts, "metrics": results, "reference_scorer": reference,
     }
+    if skipped:
+        summary["baseline_skipped"] = skipped
     metrics_path = out_dir / f"metrics-{gold_path.stem}.json"
     metrics_path.write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
     _print_eval_table({name: headline(m) for name, m in results.items()}, reference, gold_path.name)
+    if skipped:
+        print(f"note: {skipped}")
     print(f"\npredictions: {pred_path}\nmetrics: {metrics_path}")
     return EXIT_OK
 
@@ -609,10 +667,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("extract", help="ask a list of questions of every paper; results as JSONL or CSV (resumable)")
-    p.add_argument("--questions", metavar="FILE", help="questions, one per line (or .jsonl/.csv with 'question')")
+    p.add_argument("--questions", metavar="FILE", help="questions, one per line (or .jsonl/.csv with 'question' and "
+                   "optionally 'column'), or 'methodology' for the 28 shipped methodology questions")
     p.add_argument("--ids", metavar="FILE", help="JSONL rows with id, paper_file, question (keeps the ids)")
     p.add_argument("--paper", action="append", metavar="DOC", help="only this document (repeatable; default all)")
-    p.add_argument("--out", required=True, metavar="FILE", help="results.jsonl or results.csv")
+    p.add_argument("--out", required=True, metavar="FILE", help="results.jsonl or results.csv (one row per pair)")
+    p.add_argument("--wide", action="store_true", help="write --out TABLE.csv as the wide table (one row per paper, "
+                   "a column per question with quote and page columns); the pairs are kept in TABLE.pairs.jsonl")
     p.add_argument("--k", type=int)
     p.add_argument("--prompt", choices=["strict", "published"], default="strict")
     p.add_argument("--concurrency", type=int, default=1, help="pairs answered at once (LLM endpoints)")
@@ -648,13 +709,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``paperchat`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    for name in ("question", "query"):  # an empty question is a usage error, not one for the chain
+        if isinstance(getattr(args, name, None), str) and not getattr(args, name).strip():
+            parser.error(f"the {name} is empty: paperchat {args.command} \"your {name}\"")
     try:
+        if args.command == "extract":  # bad files are reported before the index and models are loaded
+            from paperchat.extract import check_inputs
+
+            check_inputs(args.out, args.questions, args.ids, wide=args.wide)
         return int(args.func(args))
     except ValidationError as exc:
         for problem in exc.errors():
             field = str(problem["loc"][0]) if problem["loc"] else "?"
+            message = str(problem["msg"]).removeprefix("Value error, ")
             print(
-                f"paperchat: error: invalid setting {field} (PAPERCHAT_{field.upper()} or its flag): {problem['msg']}",
+                f"paperchat: error: invalid setting {field} (PAPERCHAT_{field.upper()} or its flag): {message}",
                 file=sys.stderr,
             )
         return EXIT_ERROR
@@ -662,7 +731,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"paperchat: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except OSError as exc:  # a file the user named cannot be read or written
-        print(f"paperchat: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"paperchat: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("paperchat: interrupted; what was already indexed is kept.", file=sys.stderr)

@@ -10,8 +10,11 @@ escaped text only.
 from __future__ import annotations
 
 import re
+import threading
 import time
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from typing import Any
 
 from paperchat.types import Citation, QAResult, page_label
 
@@ -91,13 +94,20 @@ def source_label(citation: Citation) -> str:
 
 @dataclass(slots=True)
 class Turn:
-    """One question and what came back (an answer, or an error message)."""
+    """One question and what came back (an answer, or an error message); ``job`` while it is being answered."""
 
     question: str
     result: QAResult | None = None
     error: str = ""
     papers: list[str] = field(default_factory=list)
+    k: int | None = None
     asked_at: str = field(default_factory=lambda: time.strftime("%Y-%m-%d %H:%M"))
+    job: AnswerJob | None = None
+
+    @property
+    def answered(self) -> bool:
+        """True once the question has its answer or its error."""
+        return self.result is not None or bool(self.error)
 
 
 def history_pairs(turns: list[Turn]) -> list[tuple[str, str]]:
@@ -105,19 +115,93 @@ def history_pairs(turns: list[Turn]) -> list[tuple[str, str]]:
     return [(t.question, t.result.answer) for t in turns if t.result is not None]
 
 
+class AnswerJob:
+    """One question answered by the chain in a background thread, its streamed answer readable meanwhile.
+
+    The chat page asks questions this way so that an answer survives the page being re-run (a new question
+    typed while it is answered re-runs the page): the page only shows the job's progress and, when it is
+    done, its result.
+
+    Example:
+        >>> job = AnswerJob(chain, {"question": "Which GPU?"}, executor)  # doctest: +SKIP
+        >>> job.done.wait(); job.settle(turn)  # doctest: +SKIP
+    """
+
+    def __init__(self, chain: Any, request: dict[str, Any], executor: Executor) -> None:
+        self._latest: QAResult | None = None  # each streamed chunk is the whole result so far
+        self.error: BaseException | None = None
+        self.done = threading.Event()
+        executor.submit(self._run, chain, request)
+
+    def _run(self, chain: Any, request: dict[str, Any]) -> None:
+        try:
+            for chunk in chain.stream(request):
+                self._latest = chunk
+        except BaseException as exc:  # noqa: BLE001 - reported on the page; the chat stays usable
+            self.error = exc
+        finally:
+            self.done.set()
+
+    @property
+    def partial_answer(self) -> str:
+        """The answer text streamed so far."""
+        latest = self._latest
+        return latest.answer if latest is not None else ""
+
+    def settle(self, turn: Turn) -> None:
+        """Put the finished job's result (or a clear error) into ``turn``."""
+        from paperchat.vectorstore.errors import PaperchatError
+
+        if isinstance(self.error, PaperchatError):
+            turn.error = str(self.error)
+        elif self.error is not None or self._latest is None or not self._latest.final:
+            name = type(self.error).__name__ if self.error is not None else "no answer"
+            turn.error = f"Something went wrong while answering ({name}). Please try again."
+        else:
+            turn.result = self._latest  # the last chunk is the checked result
+        turn.job = None
+
+
+def answer_next(
+    turns: list[Turn], chain: Any, executor: Executor, lock: threading.Lock
+) -> tuple[Turn, AnswerJob] | None:
+    """The first unanswered turn and its job, started now if it has none: questions are answered one at a
+    time, in the order asked, each with the answers before it as its chat history. ``None`` when every
+    turn is answered. ``lock`` makes this safe when two runs of the page call it at once."""
+    with lock:
+        for i, turn in enumerate(turns):
+            if turn.answered:
+                continue
+            if turn.job is None:
+                request = {
+                    "question": turn.question, "papers": list(turn.papers), "chat_history": history_pairs(turns[:i])
+                }
+                if turn.k is not None:
+                    request["k"] = turn.k
+                turn.job = AnswerJob(chain, request, executor)
+            return turn, turn.job
+    return None
+
+
 def transcript_markdown(turns: list[Turn], title: str = "paperchat conversation") -> str:
-    """The conversation as a Markdown document: each question, its answer and its numbered sources."""
+    """The conversation as a Markdown document: each question, its answer and its numbered sources.
+
+    Questions, answers, titles and excerpts are escaped as on the page (:func:`safe_markdown`): opened in a
+    Markdown viewer, a paper's ``<img onerror=...>`` or remote image link stays text and loads nothing.
+    """
     lines = [f"# {title}", ""]
     for i, turn in enumerate(turns, start=1):
-        lines += [f"## {i}. {turn.question}", "", f"_{turn.asked_at}_", ""]
+        lines += [f"## {i}. {safe_markdown(turn.question)}", "", f"_{turn.asked_at}_", ""]
         if turn.error:
-            lines += [f"**Error:** {turn.error}", ""]
+            lines += [f"**Error:** {safe_markdown(turn.error)}", ""]
             continue
         result = turn.result
         if result is None:
             continue
-        mode = "extractive (quoted from the papers, no LLM)" if result.mode == "extractive" else result.mode
-        lines += [f"**Answer** ({mode}):", "", result.answer, ""]
+        mode = safe_markdown(result.mode)
+        if result.mode == "extractive":
+            mode = "extractive (quoted from the papers, no LLM)"
+        lines += [f"**Answer** ({mode}):", "", safe_markdown(result.answer), ""]
         if result.abstained:
             lines += ["The indexed papers do not answer this.", ""]
             continue
@@ -129,5 +213,5 @@ def transcript_markdown(turns: list[Turn], title: str = "paperchat conversation"
             if c.supported is False:
                 flags.append("flagged: does not support the sentence citing it")
             note = f" ({'; '.join(flags)})" if flags else ""
-            lines += [f"- {source_label(c)}{note}", f"  > {' '.join(c.text.split())}", ""]
+            lines += [f"- {safe_markdown(source_label(c))}{note}", f"  > {safe_markdown(' '.join(c.text.split()))}", ""]
     return "\n".join(lines).rstrip() + "\n"

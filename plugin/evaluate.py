@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from paperchat.confusion import Confusion, ratio
 from paperchat.vectorstore.text import content_tokens, salient_terms
 
 BUDGET_CHARS = 4000
@@ -53,10 +54,6 @@ def within_budget(citations: list[dict[str, Any]], budget: int | None = BUDGET_C
     return kept
 
 
-def _ratio(a: float, b: float) -> float | None:
-    return None if b == 0 else round(a / b, 4)
-
-
 def _mean(values: list[float]) -> float | None:
     return round(sum(values) / len(values), 4) if values else None
 
@@ -68,7 +65,8 @@ def score_predictions(
     budget: int | None = BUDGET_CHARS,
 ) -> dict[str, Any]:
     """The metrics (module docstring) of predictions keyed by id against gold rows."""
-    tp = fp = fn = tn = missing = 0
+    abstention = Confusion()  # predicted: abstained; actual: the paper does not answer
+    missing = 0
     support: list[float] = []
     recall: list[float] = []
     hits: list[float] = []
@@ -81,13 +79,7 @@ def score_predictions(
         if pred is None:
             missing += 1
             pred = {"abstained": True, "citations": []}
-        abstained = bool(pred.get("abstained"))
-        if answerable is False:
-            tp += abstained
-            fn += not abstained
-        else:
-            fp += abstained
-            tn += not abstained
+        abstention.add(bool(pred.get("abstained")), answerable is False)
         cits = within_budget(pred.get("citations") or [], budget)
         target = os.path.basename(row.get("paper_file") or "")
         cited += len(cits)
@@ -105,17 +97,15 @@ def score_predictions(
                 found.append(bool(words) and any(len(words & ex) / len(words) >= EVIDENCE_FOUND_SHARE for ex in excerpt_words))
             recall.append(sum(found) / len(found))
             hits.append(1.0 if any(found) else 0.0)
-    precision, rec = _ratio(tp, tp + fp), _ratio(tp, tp + fn)
-    f1 = round(2 * precision * rec / (precision + rec), 4) if precision and rec else None
+    c = abstention
     out: dict[str, Any] = {
-        "n_scored": tp + fp + fn + tn,
-        "n_should_abstain": tp + fn,
-        "n_answerable": fp + tn,
+        "n_scored": c.n,
+        "n_should_abstain": c.tp + c.fn,
+        "n_answerable": c.fp + c.tn,
         "n_missing_predictions": missing,
-        "abstention": {"accuracy": _ratio(tp + tn, tp + fp + fn + tn), "precision": precision, "recall": rec,
-                       "f1": f1, "tp": tp, "fp": fp, "fn": fn, "tn": tn},
-        "answer_rate_on_answerable": _ratio(tn, tn + fp),
-        "citations_from_target_paper": _ratio(on_target, cited),
+        "abstention": c.as_dict(),
+        "answer_rate_on_answerable": ratio(c.tn, c.tn + c.fp),
+        "citations_from_target_paper": ratio(on_target, cited),
     }
     if support:
         out["reference_support"] = {"mean": _mean(support), "n": len(support)}

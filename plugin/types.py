@@ -38,17 +38,20 @@ class Citation(BaseModel):
     sentence: str = Field(default="", description="The answer sentence(s) citing it, or the quoted ones; one per line.")
 
     def to_row(self) -> dict[str, Any]:
-        """The JSONL form used by ``paperchat extract``."""
+        """The JSONL form used by ``paperchat extract`` (``source`` is the file name)."""
         return {
             "n": self.n,
             "text": self.text,
             "source": self.file,
             "title": self.title,
             "page": self.page,
+            "page_end": self.page_end,
             "section": self.section,
             "score": round(self.score, 4),
+            "similarity": None if self.similarity is None else round(self.similarity, 4),
             "cited": self.cited,
             "supported": self.supported,
+            "sentence": self.sentence,
         }
 
 

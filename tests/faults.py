@@ -29,7 +29,7 @@ SEEDS = _seed_pdfs()
 #: What a clear per-file error says (one of the reasons paperchat gives).
 CLEAR = re.compile(
     r"corrupt|truncated|not a PDF|encrypted|no extractable text|garbage|no text|empty|damaged|crashed|"
-    r"longer than|memory|pages|million characters|cannot parse|binary data|invalid",
+    r"longer than|memory|pages|million characters|cannot parse|binary data|invalid|does not read as prose",
     re.I,
 )
 

@@ -7,6 +7,8 @@ and transcripts ``paperchat.conversation``. Models and clients load once per pro
 from __future__ import annotations
 
 import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +16,8 @@ import streamlit as st
 
 from paperchat.conversation import (
     Turn,
+    answer_next,
     highlight,
-    history_pairs,
     mode_line,
     safe_markdown,
     source_label,
@@ -39,7 +41,7 @@ def show_source(c: Citation, key: str = "") -> None:
             st.markdown(highlight(c.text, c.sentence if c.cited else ""))
 
 
-def show_turn(i: int, turn: Turn) -> None:
+def show_turn(i: int, turn: Turn, page_mode: str) -> None:
     with st.chat_message("user"):
         st.markdown(safe_markdown(turn.question))
     with st.chat_message("assistant"):
@@ -47,7 +49,8 @@ def show_turn(i: int, turn: Turn) -> None:
             st.error(turn.error, icon=":material/error:")
             return
         result: QAResult = turn.result  # type: ignore[assignment]
-        st.caption(safe_markdown(mode_line(result.mode)))
+        if result.mode != page_mode:  # the page header names the usual mode; only a different one is marked
+            st.caption(safe_markdown(mode_line(result.mode)))
         if result.abstained:
             st.info("**The indexed papers do not answer this.**  \n" + safe_markdown(result.notice or result.answer),
                     icon=":material/help:")
@@ -80,14 +83,15 @@ def show_turn(i: int, turn: Turn) -> None:
 
 def index_uploads(res: dict[str, Any], files: list[Any]) -> None:
     from paperchat.vectorstore.ingest import index_paths
-    from paperchat.vectorstore.uploads import save_upload
+    from paperchat.vectorstore.uploads import UploadBatch
 
     settings: Settings = res["settings"]
     folder = Path(settings.db) / "uploads" if not settings.uses_server else Path(tempfile.gettempdir()) / "paperchat-uploads"
+    batch = UploadBatch(folder, int(settings.max_file_mb * 1_000_000))
     saved, messages = [], []
     for f in files:
         try:
-            saved.append(save_upload(f.name, f.getvalue(), folder, int(settings.max_file_mb * 1_000_000)))
+            saved.append(batch.save(f.name, f.getvalue()))
         except PaperchatError as exc:
             messages.append(("error", f"{f.name}: {getattr(exc, 'reason', exc)}"))
     if saved:
@@ -103,10 +107,12 @@ def index_uploads(res: dict[str, Any], files: list[Any]) -> None:
                 report = index_paths(res["index"], saved, progress=advanced)
         except IndexBusyError as exc:
             bar.empty()
+            batch.discard()  # nothing was indexed: the files go too
             st.session_state.upload_report = [("error", str(exc))]
             st.session_state.uploader += 1
             return
         bar.empty()
+        batch.discard(r.path for r in report.results if r.status == "failed")
         for r in report.results:
             name = Path(r.path).name
             if r.status == "failed":
@@ -115,6 +121,22 @@ def index_uploads(res: dict[str, Any], files: list[Any]) -> None:
                 messages.append(("success", f"{name}: {r.status} ({r.pages} pages, {r.chunks} chunks)"))
     st.session_state.upload_report = messages
     st.session_state.uploader += 1  # a fresh uploader, emptied
+
+
+@st.cache_resource
+def answering() -> tuple[ThreadPoolExecutor, threading.Lock]:
+    """The threads that answer questions (shared by all sessions) and the lock that starts one job per question."""
+    return ThreadPoolExecutor(max_workers=4, thread_name_prefix="paperchat-answer"), threading.Lock()
+
+
+def queue_question() -> None:
+    """``st.chat_input``'s callback: runs before the page script, so a question typed while another is
+    answered is queued even when its page run is cut short by the next one."""
+    question = st.session_state.get("question")
+    if question and question.strip():
+        st.session_state.turns.append(
+            Turn(question, papers=list(st.session_state.get("papers") or []), k=st.session_state.get("k"))
+        )
 
 
 # -- state ----------------------------------------------------------------------------------------
@@ -142,13 +164,15 @@ with st.sidebar:
     st.caption(safe_markdown(settings.location()))
     titles = {p.id: p.title or p.file for p in papers}
     if papers:
-        st.dataframe(
-            [{"title": p.title, "pages": p.pages, "chunks": p.chunks, "file": p.file} for p in papers],
-            hide_index=True, width="stretch",
-        )
-    selected = st.multiselect("Ask only these papers", options=list(titles), format_func=lambda i: titles[i],
-                              placeholder="All papers", key="papers")
-    k = st.slider("Excerpts per question (k)", 2, 12, settings.k, key="k")
+        # whole titles, wrapped (a table cut them after ~30 characters); the list scrolls when long
+        with st.container(height=min(420, 40 + 64 * len(papers)), border=False, key="paper-list"):
+            for p in papers:
+                st.markdown(f"**{safe_markdown(p.title or p.file)}**  \n"
+                            f":gray[{safe_markdown(p.file)} · {p.pages} pages · {p.chunks} chunks]")
+    # read by queue_question through their keys, when a question is asked
+    st.multiselect("Ask only these papers", options=list(titles), format_func=lambda i: titles[i],
+                   placeholder="All papers", key="papers")
+    st.slider("Excerpts per question (k)", 2, 12, settings.k, key="k")
 
     st.subheader("Add papers")
     files = st.file_uploader("PDF, Markdown or text", type=["pdf", "md", "markdown", "txt"], accept_multiple_files=True,
@@ -185,33 +209,33 @@ st.caption(safe_markdown(mode_line(res["mode"])))
 if not papers:
     st.info("No papers are indexed yet. Add PDFs in the sidebar, or run: paperchat index PATH")
 
-for i, turn in enumerate(st.session_state.turns):
-    show_turn(i, turn)
+turns: list[Turn] = st.session_state.turns
+st.chat_input("Ask a question about the papers", key="question", on_submit=queue_question)
+executor, start_lock = answering()
+current = answer_next(turns, res["chain"], executor, start_lock)
+for i, turn in enumerate(turns):
+    if turn.answered:
+        show_turn(i, turn, res["mode"])
+    elif current is not None and turn is current[0]:
+        with st.chat_message("user"):
+            st.markdown(safe_markdown(turn.question))
+        with st.chat_message("assistant"):
+            slot = st.empty()
+    else:
+        with st.chat_message("user"):
+            st.markdown(safe_markdown(turn.question))
+            st.caption("Queued: answered after the questions before it.")
 
-if question := st.chat_input("Ask a question about the papers"):
-    turn = Turn(question, papers=list(selected))
-    request = {"question": question, "papers": list(selected), "k": k,
-               "chat_history": history_pairs(st.session_state.turns)}
-    with st.chat_message("user"):
-        st.markdown(safe_markdown(question))
-    with st.chat_message("assistant"):
-        slot = st.empty()
-        pieces: list[QAResult] = []
-
-        def stream() -> Any:
-            for piece in res["chain"].stream(request):
-                pieces.append(piece)
-                if piece.delta:
-                    yield safe_markdown(piece.delta)
-
-        try:
-            with slot.container():
-                st.write_stream(stream())
-            turn.result = pieces[-1]  # each piece is the whole result so far; the last one is checked
-        except PaperchatError as exc:
-            turn.error = str(exc)
-        except Exception as exc:  # noqa: BLE001 - the chat stays usable; no traceback on the page
-            turn.error = f"Something went wrong while answering ({type(exc).__name__}). Please try again."
-        slot.empty()
-    st.session_state.turns.append(turn)
-    st.rerun()
+if current is not None:
+    turn, job = current
+    shown = None
+    while True:
+        finished = job.done.wait(0.1)
+        partial = job.partial_answer
+        if partial != shown or not finished:  # each update is also where Streamlit can stop this run for a newer one
+            slot.markdown(safe_markdown(partial) if partial else ":gray[Answering...]")
+            shown = partial
+        if finished:
+            break
+    job.settle(turn)
+    st.rerun()  # shows the answer with its sources, and starts the next queued question

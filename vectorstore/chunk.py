@@ -61,12 +61,12 @@ def _sentences(blocks: Sequence[Block], max_tokens: int) -> list[_Sentence]:
 
 
 def _join(sentences: Sequence[_Sentence]) -> str:
-    text = ""
+    parts: list[str] = []
     for i, s in enumerate(sentences):
         if i:
-            text += "\n\n" if sentences[i - 1].para_end else " "
-        text += s.text
-    return text
+            parts.append("\n\n" if sentences[i - 1].para_end else " ")
+        parts.append(s.text)
+    return "".join(parts)
 
 
 def _pack(sentences: list[_Sentence], target: int, overlap: int) -> list[list[_Sentence]]:
@@ -92,9 +92,9 @@ def _pack(sentences: list[_Sentence], target: int, overlap: int) -> list[list[_S
         # End early at a paragraph end when the next paragraph would not fit anyway.
         if sent.para_end and size >= 0.6 * target:
             next_para = 0
-            for nxt in sentences[i + 1 :]:
-                next_para += nxt.tokens
-                if nxt.para_end:
+            for j in range(i + 1, len(sentences)):  # (a slice here would copy the rest at every paragraph)
+                next_para += sentences[j].tokens
+                if sentences[j].para_end:
                     break
             if size + next_para > target:
                 groups.append(current)

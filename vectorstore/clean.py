@@ -27,11 +27,15 @@ _CID = re.compile(r"\(cid:\d+\)")
 _SPACES = re.compile(r"[\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000\t\f\v]")
 _INVISIBLE = re.compile(r"[\u00ad\u200b-\u200d\u2060\ufeff]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-# pdfium: an unmapped ligature glyph comes out as a lone CR inside a word
-_BROKEN_GLYPH = re.compile(r"(?<=[A-Za-z])\r(?!\n)(?=[A-Za-z])")
+# pdfium: an unmapped ligature glyph comes out as a lone CR inside a word. The pattern starts only where
+# a run of letters starts, so that a long run without a CR is scanned once, not once per letter.
+_BROKEN_GLYPH = re.compile(r"(?<![A-Za-z])([A-Za-z]+)\r(?!\n)(?=([A-Za-z]+))")
 _GLYPH_CANDIDATES = ("ti", "tt", "ft", "fi", "fl", "ff", "ffi", "ffl", "th")
-# a hyphen at a line break: pdfium's U+FFFE marker, or "-" followed by a newline
-_BREAK_HYPHEN = re.compile(r"(\w+)(?:\ufffe|-[ \t]*\n[ \t]*)(\w+)")
+# a hyphen at a line break: pdfium's U+FFFE marker, or "-" followed by a newline. Matches start only at
+# the start of a word: from inside a word the match could only fail again (quadratic on a long token).
+_BREAK_HYPHEN = re.compile(r"(?<!\w)(\w+)(?:\ufffe|-[ \t]*\n[ \t]*)(\w+)")
+# a token that holds pdfium's break marker (its halves are not words of the document's vocabulary)
+_MARKED_TOKEN = re.compile(r"(?<!\S)\S*\ufffe\S*")
 _SUFFIXES = (
     "tion", "tions", "sion", "sions", "ment", "ments", "ness", "ity", "ities", "ing", "ings", "ling", "lings",
     "ed", "er", "ers", "est", "ly", "able", "ible", "al", "ally", "ance", "ence", "ant", "ent", "ous", "ive",
@@ -39,16 +43,12 @@ _SUFFIXES = (
 )
 
 
-def _repair_glyph(match: re.Match[str], text: str, doc_words: frozenset[str]) -> str:
-    start = match.start()
-    left = re.search(r"[A-Za-z]*$", text[:start])
-    right = re.match(r"[A-Za-z]*", text[start + 1 :])
-    head = left.group(0) if left else ""
-    tail = right.group(0) if right else ""
+def _repair_glyph(match: re.Match[str], doc_words: frozenset[str]) -> str:
+    head, tail = match.group(1), match.group(2)
     for candidate in _GLYPH_CANDIDATES:
         if is_word(head + candidate + tail, doc_words):
-            return candidate
-    return ""
+            return head + candidate
+    return head
 
 
 def _join_hyphen(match: re.Match[str], doc_words: frozenset[str]) -> str:
@@ -72,7 +72,8 @@ def document_words(pages: list[str]) -> frozenset[str]:
     for page in pages:
         for line in page.splitlines():
             # words at the end of a line, or around pdfium's break marker, may be cut in two
-            line = re.sub(r"\S*\ufffe\S*", " ", line)
+            if "\ufffe" in line:
+                line = _MARKED_TOKEN.sub(" ", line)
             for w in re.findall(r"[A-Za-z]+(?:-[A-Za-z]+)*", line)[:-1]:
                 words[w.lower()] += 1
     return frozenset(words)
@@ -82,7 +83,7 @@ def clean_text(text: str, doc_words: frozenset[str] = frozenset()) -> str:
     """Clean one page (or a whole text file): glyphs, ligatures, hyphenation, spaces. Line breaks stay."""
     text = text.replace("\r\n", "\n")
     if "\r" in text:
-        text = _BROKEN_GLYPH.sub(lambda m: _repair_glyph(m, m.string, doc_words), text)
+        text = _BROKEN_GLYPH.sub(lambda m: _repair_glyph(m, doc_words), text)
         text = text.replace("\r", "\n")
     text = _CID.sub("", text)
     text = _LIGATURE_RE.sub(lambda m: _LIGATURES[m.group(0)], text)
@@ -96,12 +97,19 @@ def clean_text(text: str, doc_words: frozenset[str] = frozenset()) -> str:
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 
 
+# A page counter: "8", "8 of 20", "8/20", "Page 8", "- 8 -". Running lines are compared with their
+# counters generalised ("Remote Sens. 2021, 13, x FOR PEER REVIEW 8 of 20" is the same line on every page).
+_COUNTER = r"[-\u2013\u2014]?\s*(?:page\s*)?\d+(?:\s*(?:of|/)\s*\d+)?\s*[-\u2013\u2014]?"
+_PAGE_NUMBER = re.compile(r"^[-\u2013\u2014]?\s*(?:page\s*)?\d{1,5}(?:\s*(?:of|/)\s*\d{1,5})?\s*[-\u2013\u2014]?$", re.I)
+# at the start or the end of a line (never tried from inside a run of digits: linear on long ones)
+_EDGE_COUNTER = re.compile(rf"^{_COUNTER}|(?<![\d/]){_COUNTER}$", re.I)
+
+
 def _line_key(line: str) -> str:
-    """A line with its page number generalised (digits at its start or end)."""
-    return re.sub(r"^\d+|\d+$", "#", re.sub(r"\s+", " ", line.strip().lower()))
+    """A line with its page counter generalised (at its start or end)."""
+    return _EDGE_COUNTER.sub("#", re.sub(r"\s+", " ", line.strip().lower()))
 
 
-_PAGE_NUMBER = re.compile(r"^(?:page\s*)?\d{1,5}(?:\s*(?:of|/)\s*\d{1,5})?$", re.I)
 EDGE_LINES = 3
 
 

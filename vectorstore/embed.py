@@ -25,18 +25,17 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from paperchat.vectorstore.checksum import file_sha256
-from paperchat.vectorstore.errors import ModelUnavailableError
+from paperchat.vectorstore.errors import EmbeddingEndpointError, ModelUnavailableError
 from paperchat.vectorstore.model_files import REINSTALL as _REINSTALL
 from paperchat.vectorstore.model_files import default_model_paths
+from paperchat.vectorstore.settings import EMBEDDER_CHOICES, MINILM_INT8_NAME, MINILM_NAME
 from paperchat.vectorstore.worker import cpu_count
 
 if TYPE_CHECKING:
     from paperchat.vectorstore.settings import Settings
 
-MINILM_NAME = "all-MiniLM-L6-v2-int8-onnx"
-#: The same model with its matrix products quantized to int8 (``paperchat.vectorstore.quantize``): twice
-#: as fast, slightly less precise (README, "Measured"). ``PAPERCHAT_EMBEDDER=minilm-int8``.
-MINILM_INT8_NAME = "all-MiniLM-L6-v2-onnx-dynamic-int8"
+# MINILM_INT8_NAME is the same model with its matrix products quantized to int8
+# (``paperchat.vectorstore.quantize``): twice as fast, slightly less precise (README, "Measured").
 MINILM_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 MINILM_DIMENSION = 384
 #: all-MiniLM-L6-v2 reads at most 256 word pieces, [CLS] and [SEP] included.
@@ -275,8 +274,10 @@ class VectorCache:
 class OpenAIEmbedder(Embeddings):
     """OpenAI(-compatible) embeddings through ``langchain-openai``, with a name for the collection record.
 
-    ``check_embedding_ctx_length=False`` sends plain strings, which non-OpenAI servers (vLLM, Ollama,
-    llama.cpp) expect; tiktoken pre-tokenisation is only meaningful for OpenAI's own models.
+    ``check_embedding_ctx_length=False`` sends plain strings: non-OpenAI servers (vLLM, Ollama, llama.cpp)
+    expect them, and paperchat's chunks (a few hundred tokens, counted offline) are far below any
+    model's limit, so langchain's tiktoken pre-tokenisation (a download on first use) is not needed.
+    Endpoint failures become one :class:`EmbeddingEndpointError` that says what to do.
     """
 
     max_tokens = 8191
@@ -286,18 +287,45 @@ class OpenAIEmbedder(Embeddings):
 
         self.name = f"openai:{model}"
         self._dimension: int | None = None
+        self._where = base_url or "the OpenAI API"
         self._inner = OpenAIEmbeddings(
             model=model,
             base_url=base_url,
             api_key=api_key or "not-needed",  # local servers accept any key
-            check_embedding_ctx_length=base_url is None,
+            check_embedding_ctx_length=False,
         )
+
+    def _failure(self, exc: Exception) -> EmbeddingEndpointError:
+        import openai
+
+        where, model = self._where, self.name.split(":", 1)[1]
+        if isinstance(exc, openai.AuthenticationError):
+            message = f"{where} rejected the API key (401): set a valid OPENAI_API_KEY for it."
+        elif isinstance(exc, openai.NotFoundError):
+            message = f"{where} has no embedding model '{model}' (404): set PAPERCHAT_EMBEDDER=openai:<a model it serves>."
+        elif isinstance(exc, openai.APITimeoutError):
+            message = f"{where} did not answer in time: try again, or check the server."
+        elif isinstance(exc, openai.APIConnectionError):
+            message = f"cannot connect to {where}: is the server running and OPENAI_BASE_URL right?"
+        elif isinstance(exc, openai.APIStatusError):
+            message = f"{where} failed with HTTP {exc.status_code}: try again later."
+        else:
+            message = f"{where} sent a reply that could not be read ({type(exc).__name__}): is it an OpenAI-compatible API?"
+        return EmbeddingEndpointError(f"Embedder {self.name}: {message}")
+
+    def _call(self, method: Any, *args: Any) -> Any:
+        import openai
+
+        try:
+            return method(*args)
+        except (openai.OpenAIError, ValueError, KeyError, TypeError) as exc:
+            raise self._failure(exc) from None  # the client's long chained traceback says nothing more
 
     @property
     def dimension(self) -> int:
         """Vector size, learnt from one request the first time it is needed."""
         if self._dimension is None:
-            self._dimension = len(self._inner.embed_query("dimension probe"))
+            self._dimension = len(self.embed_query("dimension probe"))
         return self._dimension
 
     def count_tokens(self, texts: list[str]) -> list[int]:
@@ -307,13 +335,13 @@ class OpenAIEmbedder(Embeddings):
         return [count_tokens(t) for t in texts]
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        vectors = self._inner.embed_documents(list(texts))
+        vectors = self._call(self._inner.embed_documents, list(texts))
         if vectors:
             self._dimension = len(vectors[0])
         return vectors
 
     def embed_query(self, text: str) -> list[float]:
-        return self._inner.embed_query(text)
+        return self._call(self._inner.embed_query, text)
 
     def embed_array(self, texts: list[str]) -> np.ndarray:
         return np.asarray(self.embed_documents(texts), dtype=np.float32)
@@ -328,7 +356,10 @@ def make_embedder(settings: Settings) -> MiniLMEmbeddings | OpenAIEmbedder:
         return MiniLMEmbeddings(quantize=True, cache_dir=settings.model_cache)
     if name.startswith("openai:"):
         key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+        if not key and not settings.openai_base_url:
+            raise EmbeddingEndpointError(
+                f"The embedder {name} needs OPENAI_API_KEY (for OpenAI) or OPENAI_BASE_URL (for a compatible "
+                "server); neither is set. Set one, or use the offline embedder (PAPERCHAT_EMBEDDER=minilm)."
+            )
         return OpenAIEmbedder(name.split(":", 1)[1], base_url=settings.openai_base_url, api_key=key)
-    raise ValueError(
-        f"Unknown embedder {name!r}: use 'minilm', 'minilm-int8' or 'openai:<model name>' (PAPERCHAT_EMBEDDER)."
-    )
+    raise ValueError(f"Unknown embedder {name!r}: use {EMBEDDER_CHOICES} (PAPERCHAT_EMBEDDER).")

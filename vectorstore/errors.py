@@ -22,6 +22,10 @@ class ModelUnavailableError(PaperchatError):
     """The embedded embedding model is missing or damaged."""
 
 
+class EmbeddingEndpointError(PaperchatError):
+    """An OpenAI(-compatible) embedding endpoint is not configured, not reachable, or refused the request."""
+
+
 class EmbedderMismatchError(PaperchatError):
     """The collection was built by another embedder (or chunking version) than the one configured."""
 

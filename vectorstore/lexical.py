@@ -1,12 +1,15 @@
 """Lexical (BM25) search over the chunks, as a SQLite FTS5 index derived from Chroma.
 
 Local Chroma has no sparse/BM25 index, so paperchat keeps one beside it: a SQLite file with an FTS5
-table of the chunk texts (Porter stemming, so "trained" finds "training"). Chroma stays the source of
+table of the chunk texts, stored as the stems of the text toolkit (``paperchat.vectorstore.text``), so
+"trained" finds "training" and the index stems exactly as answering does. Chroma stays the source of
 truth, so it is always safe to delete the file, and a Chroma server's collection gets a local sidecar on
 each machine. A sidecar starts as a bulk copy of the collection's texts (:meth:`LexicalIndex.build`, with
 progress; swapped in only when whole), then follows the index's change log
 (:mod:`paperchat.vectorstore.changes`): it applies the entries after the last one it applied, reading only
-the documents they name, and never goes past a change still under way (:meth:`LexicalIndex.follow`).
+the documents they name, and never goes past a change still under way (:meth:`LexicalIndex.follow`). An
+index without a change log is compared with the sidecar document by document (adding and removing whole
+documents).
 
 What keeps it fast at a million chunks: the document id and the references flag are indexed columns, so
 a search within papers intersects the query's posting lists with those papers' few rows, and leaving out
@@ -33,21 +36,10 @@ from pathlib import Path
 from typing import Any
 
 from paperchat.vectorstore.changes import entry_fingerprint
+from paperchat.vectorstore.text import search_terms
 
-#: Words that carry no evidence in a question about a paper.
-QUERY_STOPWORDS = frozenset(
-    """
-    a about above after all also an and any are as at be been being between both but by can could did do
-    does doing during each either etc for from had has have how however if in into is it its itself just
-    may might more most much must no nor not of off on once only or other our out over own same should so
-    some such than that the their them then there these they this those through to too under until up
-    upon us very via was we were what when where whether which while who whom whose why will with within
-    without would you your e g i.e eg ie
-    """.split()
-)
-_WORD = re.compile(r"[A-Za-z0-9]+(?:[.\-][A-Za-z0-9]+)*")
 #: Bump when the table layout changes: an older sidecar is dropped and rebuilt from Chroma.
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"  # 4: chunk texts stored as the text toolkit's stems
 #: Most postings (chunk, term) a whole-collection search ranks: ranking costs ~1.5 us per match.
 POSTINGS_BUDGET = 20_000
 #: Collections of up to this many chunks get their sidecar copied before the first search (a second or two);
@@ -69,14 +61,16 @@ VOCABULARY_MIN_DF = 256
 
 
 def query_terms(text: str) -> list[str]:
-    """Distinct search terms of a question, in order (stopwords and one-letter words dropped)."""
-    seen: dict[str, None] = {}
-    for raw in _WORD.findall(text):
-        for part in re.split(r"[.\-]", raw) if not raw.replace(".", "").isdigit() else [raw]:
-            low = part.lower()
-            if len(low) > 1 and low not in QUERY_STOPWORDS:
-                seen.setdefault(low, None)
-    return list(seen)
+    """Search terms of a question, in order: the stems of its words (split at joiners), without stopwords and
+    one-letter words, as the index stores them (:func:`~paperchat.vectorstore.text.search_terms`). A term
+    the query repeats is kept repeated: BM25 counts it once per repetition (the query's term frequency)."""
+    return search_terms(text, skip_stopwords=True)
+
+
+def index_text(text: str) -> str:
+    """What the index stores for a chunk: its words' stems, space-separated, so that FTS5 (which then only
+    splits at spaces) and the rest of paperchat stem alike."""
+    return " ".join(search_terms(text))
 
 
 def _fts_available() -> bool:
@@ -115,7 +109,7 @@ class LexicalIndex:
                 self._conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
             self._conn.execute(
                 "CREATE VIRTUAL TABLE IF NOT EXISTS chunks USING fts5(text, id UNINDEXED, doc_id, refs, "
-                "tokenize='porter unicode61 remove_diacritics 2')"
+                "tokenize='unicode61 remove_diacritics 2')"
             )
             self._conn.execute("CREATE TABLE IF NOT EXISTS docs (doc_id TEXT PRIMARY KEY, n_chunks INTEGER, rev INTEGER)")
         self._synced_ids: frozenset[str] | None = None  # None: the first search syncs
@@ -123,10 +117,6 @@ class LexicalIndex:
         self._loading = threading.Event()
         self._loader: threading.Thread | None = None
         self._changes = 0
-        self._stem_lock = threading.Lock()
-        self._stemmer = sqlite3.connect(":memory:", check_same_thread=False)
-        self._stemmer.execute("CREATE VIRTUAL TABLE s USING fts5(x, tokenize='porter unicode61 remove_diacritics 2')")
-        self._stemmer.execute("CREATE VIRTUAL TABLE si USING fts5vocab(s, 'instance')")
         self._df: dict[str, int] = {}  # chunks containing each term (up to the budget), whole-collection searches
         self._sync_lock = threading.Lock()  # one sync at a time in this process (searches go on meanwhile)
         self._worker: threading.Thread | None = None  # a sync running in the background
@@ -279,7 +269,7 @@ class LexicalIndex:
             for rows in index.chunk_texts(records, workers=COPY_READERS):
                 with conn:
                     conn.executemany("INSERT INTO chunks_copy (text, id, doc_id, refs) VALUES (?, ?, ?, ?)",
-                                     [(text, cid, doc_id, int(refs)) for doc_id, cid, text, refs in rows])
+                                     [(index_text(text), cid, doc_id, int(refs)) for doc_id, cid, text, refs in rows])
                 done += len(rows)
                 if progress is not None:
                     progress(done, total)
@@ -347,7 +337,7 @@ class LexicalIndex:
         rows: dict[str, list[tuple[str, str, str, int]]] = {r.id: [] for r in reload}
         for batch in index.chunk_texts(reload):
             for doc_id, cid, text, refs in batch:
-                rows[doc_id].append((text, cid, doc_id, int(refs)))
+                rows[doc_id].append((index_text(text), cid, doc_id, int(refs)))
         added = removed = 0
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
@@ -406,7 +396,7 @@ class LexicalIndex:
                 self._conn.execute("DELETE FROM docs WHERE doc_id = ?", (doc_id,))
         for doc_id in missing:
             docs = index.get_chunks({"doc_id": doc_id})
-            rows = [(d.page_content, d.id, doc_id, int(bool(d.metadata.get("in_references")))) for d in docs]
+            rows = [(index_text(d.page_content), d.id, doc_id, int(bool(d.metadata.get("in_references")))) for d in docs]
             with self._lock, self._conn:
                 self._delete_rows(doc_id)  # another process may have added it meanwhile: never twice
                 self._conn.executemany("INSERT INTO chunks (text, id, doc_id, refs) VALUES (?, ?, ?, ?)", rows)
@@ -435,7 +425,8 @@ class LexicalIndex:
         """Chunk ids and BM25 scores (higher is better) for the query's terms, best first."""
         terms = query_terms(query)
         if not doc_ids:
-            terms = self._rarest(terms)
+            rare = set(self._rarest(list(dict.fromkeys(terms))))
+            terms = [t for t in terms if t in rare]
         if not terms or k <= 0:
             return []
         match = "text : (" + " OR ".join(f'"{t}"' for t in terms) + ")"
@@ -465,14 +456,14 @@ class LexicalIndex:
         return kept
 
     def _frequencies(self, terms: list[str]) -> list[int]:
-        """How many chunks contain each term: from the vocabulary's frequent terms when it is loaded,
-        otherwise counted (counting stops past what matters, so a common term costs no more than that)."""
+        """How many chunks contain each term (a stem, as :func:`query_terms` gives): from the vocabulary's
+        frequent terms when it is loaded, otherwise counted (counting stops past what matters, so a common
+        term costs no more than that)."""
         common = self._common
-        stems = self._stems(terms) if common is not None else terms
         out = []
-        for term, stem in zip(terms, stems, strict=True):
-            if common is not None and stem in common:
-                out.append(common[stem])
+        for term in terms:
+            if common is not None and term in common:
+                out.append(common[term])
                 continue
             cap = VOCABULARY_MIN_DF if common is not None else POSTINGS_BUDGET + 1  # rarer than the map's terms
             if term not in self._df:
@@ -483,14 +474,6 @@ class LexicalIndex:
                     self._df[term] = int(row.fetchone()[0])
             out.append(self._df[term])
         return out
-
-    def _stems(self, terms: list[str]) -> list[str]:
-        """The terms as the index's tokenizer stores them (Porter stems), read back from an in-memory FTS5."""
-        with self._stem_lock:
-            self._stemmer.execute("INSERT INTO s (rowid, x) VALUES (1, ?)", (" ".join(terms),))
-            found = dict(self._stemmer.execute("SELECT offset, term FROM si").fetchall())
-            self._stemmer.execute("DELETE FROM s")
-        return [found.get(i, t) for i, t in enumerate(terms)]
 
     def _load_vocabulary(self) -> None:
         """Read the document frequency of every term in at least :data:`VOCABULARY_MIN_DF` chunks (one pass
@@ -529,8 +512,6 @@ class LexicalIndex:
         return self._common is not None
 
     def close(self) -> None:
-        """Close the SQLite connections."""
+        """Close the SQLite connection."""
         with self._lock:
             self._conn.close()
-        with self._stem_lock:
-            self._stemmer.close()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from paperchat.vectorstore.text import STOPWORDS, raw_tokens, stem
+from paperchat.vectorstore.text import GENERIC_WORDS, STOPWORDS, stem, words
 
 CATEGORIES: dict[str, frozenset[str]] = {
     name: frozenset(t.strip() for t in terms.split(",") if t.strip())
@@ -113,7 +113,13 @@ def categories_for(examples: list[str], focus: list[str]) -> list[str]:
         # the category (or tied categories) holding most of the examples: "Scaling" alone does not make an
         # augmentation question a preprocessing one
         return [n for n, m in matches.items() if m == best]
-    return list(dict.fromkeys(HEADS[f.lower()] for f in focus if f.lower() in HEADS))
+    heads = _head_stems()
+    return list(dict.fromkeys(heads[f] for f in focus if f in heads))
+
+
+@lru_cache(maxsize=1)
+def _head_stems() -> dict[str, str]:
+    return {stem(word): category for word, category in HEADS.items()}
 
 
 def answer_type_terms(examples: list[str], focus: list[str]) -> list[str]:
@@ -127,14 +133,16 @@ def answer_type_terms(examples: list[str], focus: list[str]) -> list[str]:
 
 
 
-#: Words of methodology questions that do not say what is asked for.
+#: Words of methodology questions that do not say what is asked for ("Which ... is used in the deep
+#: learning pipeline?", "How long did training take?", "the data"), beside the stopwords and the generic
+#: words of the text toolkit.
 QUESTION_WORDS = frozenset(
     """
     what which who whom whose where when how why is are was were do does did used use using employed
     applied involved utilized utilised taken followed implemented adopted type types kind kinds
-    deep learning pipeline model models network networks paper study authors
-    build built develop developed create created implement involve perform performed ensure handle address
-    determine
+    deep learning pipeline model models network networks paper study authors data
+    build built develop developed create created implement involve perform performed ensure handle handled
+    address determine take took come comes achieve achieved step steps
     """.split()
 )
 _EXAMPLES = re.compile(r"\(\s*(?:e\.\s?g\.|i\.\s?e\.|such as|for example|for instance)\s*,?\s*([^)]*)\)", re.I)
@@ -149,46 +157,43 @@ def question_parts(question: str) -> tuple[str, list[str]]:
     return main.strip(), examples
 
 
+def _asks_about(word: str) -> bool:
+    low = word.lower()
+    if low in STOPWORDS or low in QUESTION_WORDS or low in GENERIC_WORDS:
+        return False
+    return len(low) >= 3 or any(c.isdigit() for c in low)
+
+
 def focus_terms(question: str) -> list[str]:
     """Stems of the words that say what is asked for."""
     main, _ = question_parts(question)
-    out: dict[str, None] = {}
-    for raw in raw_tokens(main):
-        low = raw.lower()
-        if low in STOPWORDS and low not in ("data", "training", "train", "trained", "model", "models") or low in QUESTION_WORDS:
-            continue
-        if len(low) >= 3 or any(c.isdigit() for c in low):
-            out.setdefault(stem(low), None)
-    return list(out)
+    return list(dict.fromkeys(stem(w) for w in words(main) if _asks_about(w)))
 
 
 def example_terms(question: str) -> list[str]:
     """Stems of the example words ("GPUs, TPUs" -> ["gpu", "tpu"])."""
     _, examples = question_parts(question)
-    out: dict[str, None] = {}
-    for example in examples:
-        for raw in raw_tokens(example):
-            if raw.lower() not in STOPWORDS and (len(raw) >= 2):
-                out.setdefault(stem(raw.lower()), None)
-    return list(out)
-
-
-def stemmed_words(text: str) -> list[str]:
-    """Stems of the content words of a text."""
-    return [stem(t.lower()) for t in raw_tokens(text) if t.lower() not in STOPWORDS and len(t) >= 2]
+    return list(dict.fromkeys(stem(w) for e in examples for w in words(e) if len(w) >= 2 and w.lower() not in STOPWORDS))
 
 
 def expand_query(question: str) -> str:
-    """The words to search lexically for a question: what it asks about, its examples, and the terms of
-    their answer type; the words every methodology question shares ("deep learning model") are left out."""
+    """The words to search lexically for a question: those that say what it asks about and its examples,
+    twice (BM25 weighs a term by how often the query repeats it), then the other terms of their answer type
+    once, one word per stem; the words every methodology question shares ("deep learning model") are left
+    out."""
     main, examples = question_parts(question)
-    focus = focus_terms(question)
-    words = [w for w in re.findall(r"[A-Za-z0-9][A-Za-z0-9.+-]*", main) if w.lower() not in _GENERIC]
-    return " ".join(dict.fromkeys([*words, *examples, *answer_type_terms(examples, focus)]))
+    kept = [w for w in words(main) if w.lower() not in STOPWORDS and w.lower() not in QUESTION_WORDS]
+    own = _one_per_stem(" ".join([*kept, *examples]), set())
+    types = _one_per_stem(" ".join(answer_type_terms(examples, focus_terms(question))), set(own))
+    return " ".join([*own.values(), *own.values(), *types.values()])
 
 
-_GENERIC = frozenset(
-    "what which who how where when why is are was were do does did the a an of in on for to and or used use "
-    "using deep learning pipeline model models network networks applied employed involved utilized this that "
-    "these those it its their be been by with from as at".split()
-)
+def _one_per_stem(text: str, skip: set[str]) -> dict[str, str]:
+    """The first word of each stem in a text (words split at joiners, as the keyword index splits them)."""
+    out: dict[str, str] = {}
+    for word in words(text):
+        for part in [word] if word.replace(".", "").isdigit() else re.split(r"[.\-+]", word):
+            key = stem(part)
+            if len(part) > 1 and part.lower() not in STOPWORDS and key not in skip:
+                out.setdefault(key, part)
+    return out

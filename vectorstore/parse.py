@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -158,6 +159,24 @@ def _read_by_ocr(
         meta["ocr_engine"] = engine.name
 
 
+def _letters_and_digits(text: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", unicodedata.normalize("NFKC", text).lower())
+
+
+def _masthead_above_title(font_title: str, meta_title: str, first_page: str) -> bool:
+    """True if the largest line of page 1 is a journal name or logo ("remote sensing", "Ecological
+    Informatics") printed above the real title: it is short, and the longer title the PDF's metadata
+    names is printed on the page too."""
+    words = font_title.split()
+    meta_key = _letters_and_digits(meta_title)
+    return (
+        len(words) <= 6
+        and len(meta_title.split()) > len(words)
+        and meta_key != _letters_and_digits(font_title)
+        and meta_key in _letters_and_digits(clean_text(first_page))
+    )
+
+
 def parse_pdf_bytes(
     path: Path, data: bytes, max_pages: int, ocr: OcrMode = "auto", engine: OcrEngine | None = None
 ) -> tuple[list[str], dict[str, Any]]:
@@ -203,8 +222,11 @@ def parse_pdf_bytes(
             title = title if 2 <= len(title.split()) <= 40 else ""
         else:
             title = _pdf_title(pdf[0])
-        if not title and _plausible_metadata_title(meta.get("Title", "")):
-            title = meta["Title"].strip()
+        meta_title = re.sub(r"\s+", " ", meta.get("Title", "")).strip()
+        if _plausible_metadata_title(meta_title) and (
+            not title or _masthead_above_title(title, meta_title, pages[0])
+        ):
+            title = meta_title
         meta["title"] = title
         return pages, meta
     finally:
@@ -306,6 +328,12 @@ def parse_file(
             reason = "no extractable text: it looks like a scanned PDF, and OCR found no text on its pages either"
         raise DocumentError(path, reason)
     rate, n_words = word_rate(text)
+    if n_words >= MIN_WORDS_TO_JUDGE and rate < MIN_WORD_RATE and kind != "pdf":
+        raise DocumentError(
+            path,
+            f"the text does not read as prose (only {rate:.0%} of its words are recognisable): is it a data file "
+            "(a sequence, a table of codes) rather than a paper? paperchat indexes papers",
+        )
     if n_words >= MIN_WORDS_TO_JUDGE and rate < MIN_WORD_RATE:
         if ocr == "never":
             then = "Index it with --ocr auto to read its pages by OCR"

@@ -24,14 +24,19 @@ _ABBREVIATIONS = frozenset(
 # plausible sentence start (capital, digit, opening bracket/quote).
 _BOUNDARY = re.compile(r"""([.!?])(["'\u201d\u2019)\]]*)\s+(?=["'\u201c\u2018(\[]?[A-Z0-9])""")
 _PARAGRAPH = re.compile(r"\n\s*\n")
-_WORD_BEFORE = re.compile(r"(\S+)$")
+#: No abbreviation (or run of initials) is longer; only this much text before a period is looked at.
+_MAX_ABBREVIATION = 24
 
 
-def _is_abbreviation(text_before: str) -> bool:
-    match = _WORD_BEFORE.search(text_before)
-    if not match:
+def _is_abbreviation(text: str, start: int, end: int) -> bool:
+    """True if the word of ``text[start:end]`` that ends at ``end`` (before a period) is an abbreviation."""
+    window = text[max(start, end - _MAX_ABBREVIATION - 1) : end]
+    if not window or window[-1].isspace():
         return False
-    word = match.group(1).lstrip("([\"'").lower()
+    word = window.split()[-1]
+    if len(word) > _MAX_ABBREVIATION:
+        return False
+    word = word.lstrip("([\"'").lower()
     if word in _ABBREVIATIONS:
         return True
     # single initials ("J. Smith", "A. thaliana") and dotted abbreviations ("U.S.")
@@ -45,7 +50,7 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
         start = para[0]
         for match in _BOUNDARY.finditer(text, para[0], para[1]):
             end = match.start(1) + 1 + len(match.group(2))
-            if match.group(1) == "." and _is_abbreviation(text[start : match.start(1)]):
+            if match.group(1) == "." and _is_abbreviation(text, start, match.start(1)):
                 continue
             if end - start > 0:
                 spans.append(_strip_span(text, start, end))

@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -22,6 +23,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 #: Embedder names: the embedded ONNX MiniLM (``minilm``; ``minilm-int8`` runs it with int8 products, twice as
 #: fast and slightly less precise), or ``openai:<model>`` for an OpenAI(-compatible) endpoint.
 DEFAULT_EMBEDDER = "minilm"
+#: The names a collection records for the two MiniLM variants (also accepted as ``PAPERCHAT_EMBEDDER``).
+MINILM_NAME = "all-MiniLM-L6-v2-int8-onnx"
+MINILM_INT8_NAME = "all-MiniLM-L6-v2-onnx-dynamic-int8"
+EMBEDDER_CHOICES = "'minilm', 'minilm-int8' or 'openai:<model name>'"
+#: Chroma's rule for collection names.
+_COLLECTION_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{1,510})[A-Za-z0-9]")
 
 
 class Settings(BaseSettings):
@@ -78,6 +85,33 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("collection")
+    @classmethod
+    def _chroma_collection_name(cls, value: str) -> str:
+        if not _COLLECTION_NAME.fullmatch(value):
+            raise ValueError(
+                f"{value!r} is not a collection name Chroma accepts: use 3-512 letters, digits, '.', '_' or '-', "
+                "starting and ending with a letter or digit (e.g. 'papers')"
+            )
+        return value
+
+    @field_validator("embedder")
+    @classmethod
+    def _known_embedder(cls, value: str) -> str:
+        name = value.strip()
+        if name in ("minilm", "minilm-int8", MINILM_NAME, MINILM_INT8_NAME) or (
+            name.startswith("openai:") and name.split(":", 1)[1].strip()
+        ):
+            return name
+        raise ValueError(f"unknown embedder {value!r}: use {EMBEDDER_CHOICES}")
+
+    @field_validator("db")
+    @classmethod
+    def _db_is_a_folder(cls, value: Path) -> Path:
+        if value.exists() and not value.is_dir():
+            raise ValueError(f"{value} is a file, not a folder: name a folder for the index (it is created if missing)")
+        return value
 
     @property
     def uses_server(self) -> bool:

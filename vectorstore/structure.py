@@ -13,6 +13,8 @@ Example:
 
 from __future__ import annotations
 
+import bisect
+import math
 import re
 import statistics
 from dataclasses import dataclass
@@ -44,7 +46,8 @@ _NUMBERED = re.compile(
     r"(?:\s*[|\u2003\u2002]\s*|\s+)(?P<title>[A-Z][^\n]{1,90})$"
 )
 _NUMBER_PREFIX = re.compile(r"^(?:\d{1,2}(?:\.\d{1,2}){0,3}\.?|[IVX]{1,4}\.)\s*(?:[|\u2003\u2002:.]\s*)?")
-_MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+# (closing hashes are stripped with rstrip: a lazy pattern before "#*$" is quadratic on a run of "#")
+_MD_HEADING = re.compile(r"^(#{1,6})\s+(\S.*)$")
 _SENTENCE_END = re.compile(r"[.!?:;][\"'\u201d\u2019)\]]*$")
 
 
@@ -62,17 +65,15 @@ class Block:
 
     def page_at(self, offset: int) -> int:
         """The page on which the character at ``offset`` of :attr:`text` lies."""
-        page = self.page
-        for start, number in self.page_breaks:
-            if offset >= start:
-                page = number
-        return page
+        # the breaks are in text order: the last one at or before the offset gives the page
+        i = bisect.bisect_right(self.page_breaks, (offset, math.inf))
+        return self.page_breaks[i - 1][1] if i else self.page
 
 
 def heading_key(title: str) -> str:
     """A heading reduced to its words, lower-cased, numbering and trailing punctuation removed."""
     title = _NUMBER_PREFIX.sub("", title.strip())
-    return re.sub(r"[\s:.]+$", "", re.sub(r"\s+", " ", title)).lower()
+    return re.sub(r"\s+", " ", title).rstrip(" :.").lower()
 
 
 def _looks_like_heading(line: str, typical_len: float) -> bool:
@@ -139,7 +140,7 @@ def _blocks_from_markdown(pages: list[Page]) -> list[Block]:
             match = _MD_HEADING.match(line.strip())
             if match:
                 flush()
-                title = match.group(2)
+                title = match.group(2).rstrip().rstrip("#").rstrip() or match.group(2)
                 if len(match.group(1)) == 1 and not blocks and not tracker.section:
                     # the document title: a block of its own, not a section
                     blocks.append(Block(title, page.number, "", False, is_heading=True))
@@ -186,11 +187,13 @@ def _blocks_from_lines(pages: list[Page]) -> list[Block]:
 
     def flush() -> None:
         if para:
-            text, breaks = "", []
+            # offsets counted as the lines are joined (building the string line by line would be quadratic)
+            breaks, length = [], 0
             for line, line_page in para:
                 if line_page != (breaks[-1][1] if breaks else para[0][1]):
-                    breaks.append((len(text), line_page))
-                text = f"{text} {line}" if text else line
+                    breaks.append((length, line_page))
+                length += len(line) + (1 if length else 0)
+            text = " ".join(line for line, _ in para)
             blocks.append(Block(text, para[0][1], tracker.section, tracker.in_references, page_breaks=tuple(breaks)))
             para.clear()
 

@@ -122,7 +122,60 @@ def test_eval_on_the_dev_sets_agrees_with_the_reference_scorer(
         assert ours["abstention"]["f1"] >= 0.55 and ours["answer_rate_on_answerable"] >= 0.80
     else:
         assert abs(ours["evidence_recall"]["mean"] - ref["evidence_recall"]["mean"]) <= 0.03
-        assert ours["evidence_recall"]["mean"] >= 0.45 > base["evidence_recall"]["mean"]
+        # the support model declines the few answerable QASPER questions whose excerpts hold no sentence it
+        # rates as an answer (README, "Answer quality"): recall 0.44-0.46 where answering everything gave 0.50
+        assert ours["evidence_recall"]["mean"] >= 0.42 > base["evidence_recall"]["mean"]
     preds = [json.loads(x) for x in (out / f"predictions-{gold_name}.jsonl").read_text().splitlines()]
     assert len(preds) == len(gold.read_text().splitlines())
+    assert all(0 <= p["confidence"] <= 1 for p in preds)  # every extractive answer and abstention is rated
     assert sys.executable  # the scorer ran with this interpreter
+
+
+def test_eval_runs_without_the_bench_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Without langchain_text_splitters the published pipeline's column is skipped, said once, and the rest stands."""
+    from tests.conftest import SAMPLE_DOCS
+
+    monkeypatch.setitem(sys.modules, "langchain_text_splitters", None)  # as if paperchat[bench] were not installed
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text("".join(json.dumps(r) + "\n" for r in [
+        {"id": "g1", "paper_file": PAPERS[0], "question": QUESTIONS[0], "answerable": True, "reference": "PyTorch"},
+        {"id": "g2", "paper_file": PAPERS[0], "question": "What is the boiling point of tungsten?", "answerable": False},
+    ]))
+    out = tmp_path / "eval"
+    assert main(["eval", "--gold", str(gold), "--corpus", str(SAMPLE_DOCS), "--out", str(out),
+                 "--db", str(tmp_path / "db"), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "published pipeline's column is skipped" in printed and "paperchat[bench]" in printed
+    summary = json.loads((out / "metrics-gold.json").read_text())
+    assert set(summary["metrics"]) == {"paperchat", "paperchat, cited excerpts only"}
+    assert "langchain_text_splitters" in summary["baseline_skipped"]
+    assert summary["metrics"]["paperchat"]["n_scored"] == 2
+
+
+def test_extract_wide_table_from_the_cli(sample_index: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--out table.csv --wide``: a row per paper, value/quote/page per question, the manifest as '#' lines."""
+    from paperchat.manifest import load_manifests
+    from paperchat.matrix import read_wide_csv
+
+    questions = tmp_path / "q.csv"
+    questions.write_text("column,question\n" + "".join(f'q{i},"{q}"\n' for i, q in enumerate(QUESTIONS)), encoding="utf-8")
+    out = tmp_path / "table.csv"
+    argv = ["extract", "--questions", str(questions), "--out", str(out), "--wide", "--quiet",
+            "--paper", PAPERS[0], "--paper", PAPERS[1], *where(sample_index)]
+    assert main(argv) == 0
+    text = out.read_text(encoding="utf-8")
+    assert text.startswith("# run: ") and "# question q0: Which deep learning library" in text
+    rows = read_wide_csv(text)
+    assert [r["paper"] for r in rows] == PAPERS  # in the order asked
+    assert list(rows[0]) == ["paper", "title", "year", "sha256", "q0", "q0_quote", "q0_page", "q1", "q1_quote", "q1_page"]
+    younis = next(r for r in rows if r["paper"] == PAPERS[0])
+    assert "PyTorch" in younis["q0"] and "PyTorch" in younis["q0_quote"] and younis["q0_page"] and younis["year"] == "2020"
+    pairs = tmp_path / "table.pairs.jsonl"
+    assert len(lines(pairs)) == 4 and all(r["run"] in load_manifests(pairs) for r in lines(pairs))
+    capsys.readouterr()
+    assert main(argv) == 0  # a rerun asks nothing again and writes the same table
+    assert "4 already in" in capsys.readouterr().out
+    assert read_wide_csv(out.read_text(encoding="utf-8")) == rows
+
+    assert main([*argv[:4], str(tmp_path / "table.jsonl"), *argv[5:]]) == 2
+    assert "--wide writes a CSV table" in capsys.readouterr().err

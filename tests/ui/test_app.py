@@ -35,8 +35,10 @@ def ask(at: AppTest, question: str) -> AppTest:
 
 
 def texts(at: AppTest) -> str:
-    parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [i.value for i in at.info]
-    parts += [e.value for e in at.error] + [w.value for w in at.warning]
+    """What the chat area (not the sidebar) says."""
+    main = at.main
+    parts = [m.value for m in main.markdown] + [c.value for c in main.caption] + [i.value for i in main.info]
+    parts += [e.value for e in main.error] + [w.value for w in main.warning]
     return "\n".join(parts).replace("\\", "")
 
 
@@ -81,6 +83,7 @@ def test_upload_bad_and_good_files(app: AppTest, sample_index: Any) -> None:
     assert len(sample_index.list_documents()) == before + 1
     uploaded = Path(sample_index.settings.db) / "uploads" / "escape.pdf"
     assert uploaded.exists()  # inside the upload folder, whatever the name said
+    assert not (uploaded.parent / "empty.pdf").exists()  # a file that failed to index is not kept
     # tidy up the shared index for the other tests
     sample_index.delete_document(next(d.id for d in sample_index.list_documents() if d.file == "escape.pdf"))
 
@@ -153,6 +156,7 @@ def test_upload_while_another_writer_holds_the_index_says_it_is_busy(sample_inde
     assert not at.exception
     assert any("busy" in e.value and "Try again" in e.value for e in at.error)
     assert len(sample_index.list_documents()) == before
+    assert not (Path(sample_index.settings.db) / "uploads" / "busy.pdf").exists()  # not indexed, not kept
 
 
 def test_chroma_server_that_stops_is_a_message_and_the_page_recovers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -183,3 +187,29 @@ def test_chroma_server_that_stops_is_a_message_and_the_page_recovers(tmp_path: P
         assert not at.exception and not at.error
         ask(at, question)
         assert not at.exception and len(at.chat_message) == 4  # both turns, the first kept
+
+
+def test_mode_is_said_once_and_titles_are_whole(app: AppTest) -> None:
+    ask(app, "Which GPU were the QRNNs trained on?")
+    ask(app, "Which deep learning framework was used for the bark beetle model?")
+    modes = [c.value for c in app.main.caption if "extractive (no LLM configured)" in c.value.replace("\\", "")]
+    assert len(modes) == 1  # in the page header, not above every answer
+    listed = "\n".join(m.value for m in app.sidebar.markdown).replace("\\", "")
+    assert "Harnessing Deep Learning in Ecology: An Example Predicting Bark Beetle Outbreaks" in listed
+    assert "rammer2019_bark_beetle_outbreaks.pdf" in listed
+
+
+def test_queued_questions_are_answered_in_order_with_their_history(app: AppTest) -> None:
+    from paperchat.conversation import Turn
+
+    questions = ["Which GPU were the QRNNs trained on?", "And which optimizer?", "What is the boiling point of tungsten?"]
+    # as left by questions typed while an answer was running: queued, none answered yet
+    app.session_state["turns"] = [Turn(q) for q in questions]
+    app.run()
+    assert not app.exception
+    turns = app.session_state["turns"]
+    assert [t.question for t in turns] == questions and all(t.result is not None for t in turns)
+    # the follow-up was searched with the question before it (the extractive rule for follow-ups)
+    assert turns[1].result.standalone_question == f"{questions[1]} ({questions[0]})"
+    assert len(app.chat_message) == 2 * len(questions)
+    assert not any("Queued" in c.value for c in app.main.caption)

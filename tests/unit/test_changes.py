@@ -127,6 +127,21 @@ def test_the_sidecar_follows_the_log_and_reads_only_the_documents_that_changed(
     assert lex.sync(reader) == (0, 0)  # nothing new: nothing done
 
 
+def test_copied_and_followed_texts_are_stored_as_stems(tmp_path: Path, writer: PaperIndex, reader: PaperIndex) -> None:
+    gpu = write(writer, *GPU)
+    lex = LexicalIndex(tmp_path / "follower.sqlite")
+    lex.sync(reader)  # the bulk copy
+    birds = write(writer, *BIRDS)
+    lex.sync(reader)  # an entry of the change log applied
+    with sqlite3.connect(lex.path) as conn:
+        stored = dict(conn.execute("SELECT id, text FROM chunks"))
+    assert stored[f"{gpu}:00000"] == lexical_module.index_text(GPU[1][0].text)
+    assert stored[f"{birds}:00000"] == lexical_module.index_text(BIRDS[1][0].text)
+    # other word forms than the papers' own find them
+    assert [h[0] for h in lex.search("training", 5)] == [f"{gpu}:00000"]
+    assert [h[0] for h in lex.search("recording", 5)] == [f"{birds}:00000"]
+
+
 def test_a_change_under_way_holds_followers_at_the_state_before_it(
     tmp_path: Path, writer: PaperIndex, reader: PaperIndex
 ) -> None:

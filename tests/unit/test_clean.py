@@ -1,3 +1,5 @@
+import pytest
+
 from paperchat.vectorstore.clean import clean_pages, clean_text, remove_running_lines
 
 
@@ -46,3 +48,27 @@ def test_lines_that_repeat_on_few_pages_are_kept() -> None:
     pages = [f"Intro {n}\nUnique line {n}" for n in range(10)]
     pages[3] += "\nA line that appears once"
     assert remove_running_lines(pages)[3].endswith("A line that appears once")
+
+
+@pytest.mark.parametrize(
+    ("header", "footer"),
+    [
+        ("Remote Sens. 2021, 13, x FOR PEER REVIEW {n} of 20", "{n}"),  # MDPI review copies
+        ("Journal of Tests, Vol. 3", "- {n} -"),
+        ("Page {n} of 12", "Journal of Tests, Vol. 3"),
+        ("{n} | Smith et al.", "Preprint, not peer reviewed. Page {n}/12"),
+    ],
+)
+def test_running_lines_with_page_counters_are_removed(header: str, footer: str) -> None:
+    pages = [
+        f"{header.format(n=n)}\nBody text of page {n} starts here and runs on\nto the next line of page {n} without\n"
+        f"any header in between ({'abcdefghij'[n]}).\n{footer.format(n=n)}"
+        for n in range(3, 9)
+    ]
+    for n, page in enumerate(remove_running_lines(pages), start=3):
+        assert page.splitlines() == [
+            f"Body text of page {n} starts here and runs on",
+            f"to the next line of page {n} without",
+            f"any header in between ({'abcdefghij'[n]}).",
+        ]
+

@@ -89,3 +89,57 @@ def test_permission_denied(tmp_path: Path) -> None:
     path.chmod(0)
     with pytest.raises(DocumentError, match="permission denied"):
         parse_file(path)
+
+
+TITLE = "Deep learning for tree species mapping from aerial images"
+
+
+@pytest.mark.parametrize("masthead", ["remote sensing", "Ecological Informatics"])
+def test_journal_name_in_the_largest_font_gives_way_to_the_metadata_title(tmp_path: Path, masthead: str) -> None:
+    lines = [masthead, "Article", TITLE, "Jane Doe and John Smith", *METHODS_LINES[1:]]
+    doc = parse_file(_write(tmp_path / "paper.pdf", make_pdf([lines], title=TITLE)))
+    assert doc.title == TITLE
+
+
+@pytest.mark.parametrize(
+    ("first_line", "meta_title"),
+    [
+        ("Urban soundscapes", "A template for manuscripts of the journal"),  # metadata names no line of the page
+        (TITLE, "Deep learning"),  # the largest line is the longer, real title
+        ("remote sensing", "Untitled"),  # metadata not plausible
+    ],
+)
+def test_largest_font_title_is_kept_otherwise(tmp_path: Path, first_line: str, meta_title: str) -> None:
+    lines = [first_line, "A template for manuscripts", TITLE, *METHODS_LINES[1:]]
+    doc = parse_file(_write(tmp_path / "paper.pdf", make_pdf([lines], title=meta_title)))
+    assert doc.title == first_line
+
+
+def test_running_header_with_page_counter_stays_out_of_chunks(tmp_path: Path) -> None:
+    from paperchat.vectorstore.chunk import chunk_document
+
+    header = "Remote Sens. 2021, 13, x FOR PEER REVIEW {n} of 4"
+    ordinals = ["first", "second", "third", "fourth"]
+
+    def page(n: int) -> list[str]:
+        # every page ends mid-sentence, so that the next page continues the paragraph
+        return [
+            f"The {ordinals[n]} page starts a new paragraph of the methods: the network was trained",
+            f"for twenty epochs on images of the study area, which were taken by a drone on the {ordinals[n]}",
+            f"day of the campaign, and the {ordinals[n]} page ends with a sentence that continues on",
+        ]
+
+    pages = [[TITLE, *page(0)]] + [[header.format(n=n + 1), *page(n)] for n in range(1, 4)]
+    doc = parse_file(_write(tmp_path / "review.pdf", make_pdf(pages)))
+    text = " ".join(c.text for c in chunk_document(doc))
+    assert "PEER REVIEW" not in text
+    for n in range(3):
+        assert f"continues on The {ordinals[n + 1]} page starts" in text  # the page break joined cleanly
+
+
+def test_a_text_file_that_is_not_prose_is_refused_as_such(tmp_path: Path) -> None:
+    sequences = tmp_path / "reads.txt"
+    sequences.write_text("\n".join("ACGTTGCA" * 9 + f"GATTACA{i}" for i in range(200)), encoding="utf-8")
+    with pytest.raises(DocumentError, match="does not read as prose.*rather than a paper") as caught:
+        parse_file(sequences)
+    assert "Unicode map" not in str(caught.value)  # not the PDF font explanation
