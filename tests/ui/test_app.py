@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from paperchat.conversation import safe_markdown
 from tests.conftest import METHODS_LINES, ROOT
 from tests.fake_openai import fake_openai_server
 from tests.pdfgen import make_pdf
@@ -126,14 +127,15 @@ def test_new_chat_and_download(app: AppTest, monkeypatch: pytest.MonkeyPatch) ->
     assert not kwargs["disabled"]
     transcript = data.decode() if isinstance(data, bytes) else str(data)
     turns = re.split(r"^## \d+\. ", transcript, flags=re.M)[1:]
-    assert [t.splitlines()[0] for t in turns] == [first, second]  # both turns, in order
+    # both turns, in order, escaped as the page shows them (the transcript is Markdown)
+    assert [t.splitlines()[0] for t in turns] == [safe_markdown(first), safe_markdown(second)]
     for turn in turns:  # each with its answer and its numbered sources, with the excerpts
         assert "**Answer** (extractive" in turn and "**Sources**" in turn
-        sources = re.findall(r"^- \[(\d+)\] (.+)$", turn, flags=re.M)
+        sources = re.findall(r"^- \\\[(\d+)\\\] (.+)$", turn, flags=re.M)
         assert [int(n) for n, _ in sources] == list(range(1, len(sources) + 1)) and sources
         assert len(re.findall(r"^  > \S", turn, flags=re.M)) == len(sources)
-        assert re.search(r"\[\d\]", turn.split("**Sources**")[0])  # the answer cites them
-    assert "Titan V" in turns[0] and "tang2018_neural_language_model_tradeoffs.md" in turns[0]
+        assert re.search(r"\\\[\d\\\]", turn.split("**Sources**")[0])  # the answer cites them (escaped)
+    assert "Titan V" in turns[0] and safe_markdown("tang2018_neural_language_model_tradeoffs.md") in turns[0]
     assert "TensorFlow" in turns[1]
     new_chat = next(b for b in app.sidebar.button if b.label == "New chat")
     new_chat.click().run()
