@@ -34,7 +34,6 @@ import json
 import os
 import platform
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -70,6 +69,7 @@ def env() -> dict[str, str]:
 
 def child_sync(work: str, port: str, collection: str) -> None:
     """``paperchat sync`` in this process; prints the command's output, then one JSON line."""
+    from bench.query import peak_rss_mb
     from paperchat.cli import main
 
     os.chdir(work)
@@ -80,7 +80,7 @@ def child_sync(work: str, port: str, collection: str) -> None:
 
     last = LexicalIndex(Path(work) / ".paperchat" / f"lexical-127.0.0.1_{port}_{collection}.sqlite").last_build() or {}
     print(json.dumps({"exit": code, "wall_s": round(seconds, 1), "build": last,
-                      "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}), flush=True)
+                      "peak_rss_mb": round(peak_rss_mb(), 1)}), flush=True)
 
 
 def child_follow(work: str, port: str, collection: str) -> None:

@@ -44,6 +44,14 @@ sys.path.insert(0, str(ROOT))
 
 
 def peak_rss_mb() -> float:
+    """This process's own peak RSS. Not ``getrusage``: Linux carries ``ru_maxrss`` over fork and exec, so a
+    process started by a larger one (the benchmark that built the collection) reports that one's peak."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
