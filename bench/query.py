@@ -44,6 +44,14 @@ sys.path.insert(0, str(ROOT))
 
 
 def peak_rss_mb() -> float:
+    """This process's own peak RSS. Not ``getrusage``: Linux carries ``ru_maxrss`` over fork and exec, so a
+    process started by a larger one (the benchmark that built the collection) reports that one's peak."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -63,7 +71,8 @@ def measure(settings: Any, questions: list[str], n_docs: int, llm_url: str) -> d
 
     index = PaperIndex.open(settings)
     retriever = PaperRetriever(index=index, k=settings.k)
-    lexical = retriever.lexical()  # open (and check) the sidecar before timing
+    retriever.prepare_lexical()  # a sidecar copied and current before timing (a first copy is made here)
+    lexical = retriever.lexical()
     if lexical is not None:  # warm: the term frequencies that a running app reads once are read
         lexical.vocabulary_loaded(timeout=600)
     extractive = create_qa_chain(retriever)

@@ -49,9 +49,14 @@ def _console(stderr: bool = False) -> Any:
 
 
 def _writer_lock(settings: Settings, wait_s: float) -> Any:
+    """The index's write lock (a file lock, or the lease on a Chroma server); while it waits for another
+    writer, says whom for on stderr."""
     from paperchat.vectorstore.lock import writer_lock
 
-    return writer_lock(settings, wait_s=wait_s)
+    def waiting(holder: str) -> None:
+        print(f"paperchat: waiting for {holder} to finish (up to {wait_s:.0f} s)", file=sys.stderr, flush=True)
+
+    return writer_lock(settings, wait_s=wait_s, on_wait=waiting)
 
 
 # -- index --------------------------------------------------------------------------------------
@@ -61,6 +66,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from paperchat.vectorstore.errors import IndexUnavailableError
     from paperchat.vectorstore.index import PaperIndex
     from paperchat.vectorstore.ingest import index_paths
 
@@ -68,6 +74,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     if args.ocr:
         settings = settings.model_copy(update={"ocr": args.ocr})
     err = _console(stderr=True)
+    counted = {"done": 0, "total": 0}
     with _writer_lock(settings, args.wait):
         index = PaperIndex.open(settings, rebuild=args.rebuild)
         progress = Progress(
@@ -84,14 +91,23 @@ def cmd_index(args: argparse.Namespace) -> int:
             task = progress.add_task("", total=None)
 
             def started(total: int) -> None:
+                counted["total"] = total
                 progress.update(task, total=total)
 
             def advanced(result: Any) -> None:
                 if result.status != "removed":
+                    counted["done"] += 1
                     progress.advance(task)
                 progress.update(task, description=escape(result.path.rsplit("/", 1)[-1][:50]))
 
-            report = index_paths(index, args.paths, prune=args.prune, progress=advanced, on_start=started)
+            try:
+                report = index_paths(index, args.paths, prune=args.prune, progress=advanced, on_start=started)
+            except IndexUnavailableError as exc:  # e.g. the Chroma server stopped or restarted mid-run
+                raise IndexUnavailableError(
+                    f"{exc} Indexing stopped after {counted['done']} of {counted['total']} files; those are kept, and "
+                    "a document that was being written is not shown. Run the same command again when the index is "
+                    "back: it goes on from there."
+                ) from exc
     if args.json:
         print(json.dumps(report.to_dict(), indent=1))
     else:
@@ -181,6 +197,58 @@ def cmd_delete(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def prepare_keyword_index(retriever: Any, quiet: bool = False) -> dict[str, Any] | None:
+    """Bring this machine's keyword index (the BM25 sidecar) up to date before searching; a first copy of
+    the collection shows a progress bar and how long it took (on stderr). Returns that copy's summary."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    bar = Progress(TextColumn("[bold]keyword index"), BarColumn(), MofNCompleteColumn(), TextColumn("chunks"),
+                   TimeElapsedColumn(), TimeRemainingColumn(), console=_console(stderr=True), transient=True, disable=quiet)
+    task = None
+
+    def copied(done: int, total: int) -> None:
+        nonlocal task
+        if task is None:
+            bar.start()
+            task = bar.add_task("", total=total)
+        bar.update(task, completed=done, total=total)
+
+    try:
+        built = retriever.prepare_lexical(progress=copied)
+    finally:
+        bar.stop()
+    if built is not None:
+        lexical = retriever.lexical()
+        where = f" ({lexical.path})" if lexical is not None else ""
+        print(f"paperchat: keyword index built: {built['chunks']:,} chunks of {built['documents']:,} documents in "
+              f"{built['seconds']:.1f} s{where}; later runs read only the changes since.", file=sys.stderr, flush=True)
+    return built
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    from paperchat.vectorstore.retriever import PaperRetriever
+
+    index = _open_index(args)
+    retriever = PaperRetriever(index=index, mode=index.settings.retrieval)
+    built = prepare_keyword_index(retriever, quiet=args.quiet)
+    lexical = retriever.lexical()
+    if lexical is None:
+        print("No keyword index on this machine: SQLite has no FTS5, or PAPERCHAT_RETRIEVAL=dense.")
+        return EXIT_OK
+    last = lexical.last_build() or {}
+    state = "copied now" if built is not None else f"copied {last.get('at', '?')} in {last.get('seconds', 0):.1f} s, up to date"
+    print(f"keyword index {lexical.path}: {len(lexical.documents()):,} documents ({state}, "
+          f"change {lexical.position()}) of {index.settings.location()}")
+    return EXIT_OK
+
+
 def resolve_papers(index: Any, refs: Sequence[str] | None) -> list[str]:
     """Document ids for ``--paper`` values (ids, id prefixes, file names or titles)."""
     return [index.resolve(ref).id for ref in refs or []]
@@ -193,6 +261,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     index = _open_index(args)
     retriever = PaperRetriever(index=index, k=args.k or 5, mode=settings.retrieval, include_references=args.references)
     retriever.ensure_not_empty()
+    prepare_keyword_index(retriever, quiet=args.json)
     docs = retriever.invoke(args.query, papers=args.paper or None)
     rows = [
         {
@@ -244,6 +313,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
     retriever, chain = _build_chain(settings, args.prompt)
+    prepare_keyword_index(retriever, quiet=args.json)
     request = {"question": args.question, "papers": args.paper or [], "k": args.k}
     out = _console()
     result = None
@@ -590,6 +660,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS")
     _common(p)
     p.set_defaults(func=cmd_delete)
+
+    p = sub.add_parser("sync", help="bring this machine's keyword index up to date (a first copy shows its progress)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _common(p)
+    p.set_defaults(func=cmd_sync)
 
     p = sub.add_parser("search", help="show the excerpts retrieved for a query (dense + BM25, as for answers)")
     p.add_argument("query")

@@ -63,10 +63,12 @@ def clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("PAPERCHAT_", "OPENAI_"))}
 
 
-def reader_state(db: Path) -> dict[str, Any]:
-    """The index as a fresh reader process sees it (``tests/integration/index_state.py``)."""
-    done = subprocess.run([sys.executable, "-m", "tests.integration.index_state", str(db)], cwd=ROOT, env=clean_env(),
-                          capture_output=True, text=True, timeout=300)
+def reader_state(db: Path, collection: str = "papers", port: int | None = None) -> dict[str, Any]:
+    """The index as a fresh reader process sees it (``tests/integration/index_state.py``); with a port, the
+    collection on the Chroma server at 127.0.0.1:PORT (``db`` is then the reader's working folder)."""
+    server = [collection, str(port)] if port else [collection]
+    done = subprocess.run([sys.executable, "-m", "tests.integration.index_state", str(db), *server], cwd=ROOT,
+                          env=clean_env(), capture_output=True, text=True, timeout=300)
     if done.returncode != 0:
         raise AssertionError(f"reading the index failed: {done.stderr[-2000:]}")
     return json.loads(done.stdout)

@@ -54,7 +54,7 @@ def vary(text: str, rng: random.Random, i: int) -> str:
 def build_synthetic(n: int, texts: list[str], metas: list[dict[str, Any]], vectors: np.ndarray, settings: Any) -> dict[str, Any]:
     """An index of ``n`` varied chunks in ``n / 100`` documents, written the way paperchat writes them."""
     from paperchat.vectorstore.index import PaperIndex
-    from paperchat.vectorstore.lexical import LexicalIndex
+    from paperchat.vectorstore.lexical import LexicalIndex, index_text
 
     start = time.perf_counter()
     index = PaperIndex.open(settings)
@@ -83,7 +83,8 @@ def build_synthetic(n: int, texts: list[str], metas: list[dict[str, Any]], vecto
         with lexical._conn:
             lexical._conn.executemany(
                 "INSERT INTO chunks (text, id, doc_id, refs) VALUES (?, ?, ?, ?)",
-                [(t, cid, m["doc_id"], int(bool(m.get("in_references")))) for t, cid, m in zip(docs, ids, metadatas, strict=True)],
+                [(index_text(t), cid, m["doc_id"], int(bool(m.get("in_references"))))
+                 for t, cid, m in zip(docs, ids, metadatas, strict=True)],
             )
     for d in range(0, n_docs, 1000):
         numbers = range(d, min(n_docs, d + 1000))
@@ -98,5 +99,11 @@ def build_synthetic(n: int, texts: list[str], metas: list[dict[str, Any]], vecto
         with lexical._conn:
             lexical._conn.executemany("INSERT OR REPLACE INTO docs VALUES (?, ?, 0)",
                                       [(x, n_chunks(j)) for j, x in zip(numbers, doc_ids, strict=True)])
+    with lexical._conn:  # the sidecar is a whole copy as of the change log's current position
+        lexical._conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [
+            ("cursor", str(index.changes.settled())), ("anchor", index.changes.fingerprint(index.changes.settled())),
+            ("epoch", index.changes.epoch()),
+            ("built_at", time.strftime("%Y-%m-%d %H:%M:%S")), ("built_chunks", str(n)),
+            ("built_documents", str(n_docs)), ("built_s", str(round(time.perf_counter() - start, 1)))])
     lexical.close()
     return {"seconds": round(time.perf_counter() - start, 1), "chunks": index.count_chunks(), "documents": n_docs}

@@ -34,6 +34,10 @@ class IndexBusyError(PaperchatError):
     """Another process is writing to the same index."""
 
 
+class WriteLeaseLostError(PaperchatError):
+    """This writer's lease on a Chroma server expired and another writer may have taken over."""
+
+
 class IndexUnavailableError(PaperchatError):
     """The Chroma store or server cannot be reached."""
 

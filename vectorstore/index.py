@@ -1,7 +1,7 @@
 """The Chroma index of paper chunks, as a LangChain ``VectorStore``: open (embedded folder or server), write
 papers and texts, search, list, delete.
 
-Three Chroma collections per paperchat collection:
+Four Chroma collections per paperchat collection:
 
 * ``<name>``: one record per embedded chunk (text, embedding, metadata), cosine space.
 * ``<name>__references``: the chunks of reference lists, text and metadata without embeddings. They are
@@ -10,6 +10,10 @@ Three Chroma collections per paperchat collection:
 * ``<name>__documents``: one record per document (file, title, pages, chunks, sha256, status). A paper is
   written ``partial`` first and marked ``complete`` after its last chunk, so an interrupted run is
   detected and redone, and queries never see a half-written document.
+* ``<name>__changes``: the change log, one entry per change to a document, in order
+  (:mod:`paperchat.vectorstore.changes`), which clients follow to keep their keyword sidecar current.
+
+On a Chroma server, ``<name>__lease`` holds the writers' lease (:mod:`paperchat.vectorstore.lease`).
 
 Two kinds of documents live side by side. Papers indexed by ``paperchat index`` (parsed, cleaned, chunked
 here); and texts added through the ``VectorStore`` API (``add_texts``/``add_documents``), grouped into one
@@ -35,7 +39,7 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +50,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStore
 from langchain_core.vectorstores.utils import maximal_marginal_relevance
 
+from paperchat.vectorstore.changes import CHANGES_SUFFIX, ChangeLog
 from paperchat.vectorstore.chunk import CHUNKER_VERSION
 from paperchat.vectorstore.embed import (
     VectorCache,
@@ -62,6 +67,7 @@ from paperchat.vectorstore.errors import (
     PaperchatError,
 )
 from paperchat.vectorstore.guard import GuardedCollection, SharedExclusiveLock
+from paperchat.vectorstore.lease import LEASE_SUFFIX
 from paperchat.vectorstore.settings import Settings
 from paperchat.vectorstore.types import Chunk, DocumentRecord, ParsedDocument, page_ranges, parse_page_ranges
 
@@ -148,9 +154,10 @@ def make_client(settings: Settings, create: bool = True) -> Any:
 
 
 def drop_collection(client: Any, name: str) -> None:
-    """Delete a paperchat collection and its document records (``--rebuild``); absent ones are fine."""
+    """Delete a paperchat collection, its document records and change log (``--rebuild``); absent ones are
+    fine. The lease stays: the writer that rebuilds holds it."""
     existing = {c.name for c in client.list_collections()}
-    for coll in (name, name + _DOCS_SUFFIX, name + _REFS_SUFFIX):
+    for coll in (name, name + _DOCS_SUFFIX, name + _REFS_SUFFIX, name + CHANGES_SUFFIX):
         if coll in existing:
             client.delete_collection(coll)
 
@@ -247,6 +254,9 @@ class PaperIndex(VectorStore):
         self._chunks = GuardedCollection(self, "chunks")
         self._docs = GuardedCollection(self, "docs")
         self._refs = GuardedCollection(self, "refs")
+        #: The ordered log of changes to documents (written with every change, read by followers).
+        self.changes = ChangeLog(GuardedCollection(self, "changes"), self.settings,
+                                 GuardedCollection(self, "lease") if self.settings.uses_server else None)
         #: Changes with every write through this object, so that derived data (the BM25 sidecar) can tell.
         self.generation = 0
         self._complete: tuple[int, float, frozenset[str]] | None = None
@@ -316,7 +326,10 @@ class PaperIndex(VectorStore):
             "chunks": chunks,
             "docs": self.client.get_or_create_collection(name + _DOCS_SUFFIX, embedding_function=None),
             "refs": self.client.get_or_create_collection(name + _REFS_SUFFIX, embedding_function=None),
+            "changes": self.client.get_or_create_collection(name + CHANGES_SUFFIX, embedding_function=None),
         }
+        if settings.uses_server:
+            self.collections["lease"] = self.client.get_or_create_collection(name + LEASE_SUFFIX, embedding_function=None)
 
     def reopen(self) -> bool:
         """Reopen an embedded store, so that it sees what other processes wrote since it was opened.
@@ -436,6 +449,12 @@ class PaperIndex(VectorStore):
         records = _records_from_get(self._docs.get(ids=[doc_id], include=["metadatas"]))
         return records[0] if records else None
 
+    def get_documents(self, doc_ids: Sequence[str]) -> dict[str, DocumentRecord]:
+        """The records of these documents (complete or not) by id; unknown ids are left out."""
+        if not doc_ids:
+            return {}
+        return {r.id: r for r in _records_from_get(self._docs.get(ids=list(doc_ids), include=["metadatas"]))}
+
     def resolve(self, ref: str) -> DocumentRecord:
         """Find one complete document by id (or id prefix), file name, path or exact title."""
         ref = str(ref).strip()
@@ -497,26 +516,27 @@ class PaperIndex(VectorStore):
             meta["doi"] = parsed.doi
         if parsed.ocr_pages:
             meta["ocr_pages"], meta["ocr_engine"] = page_ranges(parsed.ocr_pages), parsed.ocr_engine
-        self._docs.upsert(ids=[parsed.doc_id], metadatas=[meta], embeddings=[[1.0]])
-        # Chunks left by an interrupted earlier run of this same document go first.
-        self._chunks.delete(where={"doc_id": parsed.doc_id})
-        self._refs.delete(where={"doc_id": parsed.doc_id})
         body = embedded_chunks(chunks)
         if len(body) != len(embeddings):
             raise ValueError(f"{len(body)} chunks to embed but {len(embeddings)} embeddings")
         refs = [c for c in chunks if c.in_references]
         batch = self._max_batch()
-        for collection, part_chunks, part_vectors in ((self._chunks, body, embeddings), (self._refs, refs, None)):
-            for start in range(0, len(part_chunks), batch):
-                part = part_chunks[start : start + batch]
-                collection.upsert(
-                    ids=[c.id for c in part],
-                    # reference-list chunks are not embedded: Chroma wants a vector, a constant one will do
-                    embeddings=part_vectors[start : start + batch] if part_vectors is not None else [[1.0]] * len(part),
-                    documents=[c.text for c in part],
-                    metadatas=[self._chunk_metadata(parsed, c) for c in part],
-                )
-        self._docs.update(ids=[parsed.doc_id], metadatas=[{"status": "complete"}])
+        with self.changes.record("write", [parsed.doc_id]):
+            self._docs.upsert(ids=[parsed.doc_id], metadatas=[meta], embeddings=[[1.0]])
+            # Chunks left by an interrupted earlier run of this same document go first.
+            self._chunks.delete(where={"doc_id": parsed.doc_id})
+            self._refs.delete(where={"doc_id": parsed.doc_id})
+            for collection, part_chunks, part_vectors in ((self._chunks, body, embeddings), (self._refs, refs, None)):
+                for start in range(0, len(part_chunks), batch):
+                    part = part_chunks[start : start + batch]
+                    collection.upsert(
+                        ids=[c.id for c in part],
+                        # reference-list chunks are not embedded: Chroma wants a vector, a constant one will do
+                        embeddings=part_vectors[start : start + batch] if part_vectors is not None else [[1.0]] * len(part),
+                        documents=[c.text for c in part],
+                        metadatas=[self._chunk_metadata(parsed, c) for c in part],
+                    )
+            self._docs.update(ids=[parsed.doc_id], metadatas=[{"status": "complete"}])
         self.generation += 1
 
     def _max_batch(self) -> int:
@@ -542,10 +562,13 @@ class PaperIndex(VectorStore):
     def delete_document(self, doc_id: str) -> int:
         """Remove a document and its chunks; returns the number of chunks removed."""
         removed = 0
-        for collection in (self._chunks, self._refs):
-            removed += len(collection.get(where={"doc_id": doc_id}, include=[])["ids"])
-            collection.delete(where={"doc_id": doc_id})
-        self._docs.delete(ids=[doc_id])
+        with self.changes.record("remove", [doc_id]):
+            # not complete from here on: a reader never sees a document with some of its chunks gone
+            self._docs.update(ids=[doc_id], metadatas=[{"status": "partial"}])
+            for collection in (self._chunks, self._refs):
+                removed += len(collection.get(where={"doc_id": doc_id}, include=[])["ids"])
+                collection.delete(where={"doc_id": doc_id})
+            self._docs.delete(ids=[doc_id])
         self.generation += 1
         return removed
 
@@ -553,10 +576,11 @@ class PaperIndex(VectorStore):
         """Record where a known document lives now (renamed, moved or copied files with the same content):
         the first existing path names it in listings and citations."""
         paths = list(dict.fromkeys(paths))
-        self._docs.update(
-            ids=[doc_id], metadatas=[{"path": paths[0], "paths": "\n".join(paths), "file": Path(paths[0]).name,
-                                      "rev": time.time_ns()}]
-        )
+        with self.changes.record("paths", [doc_id]):
+            self._docs.update(
+                ids=[doc_id], metadatas=[{"path": paths[0], "paths": "\n".join(paths), "file": Path(paths[0]).name,
+                                          "rev": time.time_ns()}]
+            )
         self.generation += 1
 
     # -- from Chroma records to LangChain documents --------------------------------------------
@@ -723,6 +747,48 @@ class PaperIndex(VectorStore):
             docs += [doc for _, doc in self._documents(collection.get(where=where, include=["documents", "metadatas"]))]
         return sorted(docs, key=lambda d: str(d.id))
 
+    def chunk_texts(
+        self, records: Sequence[DocumentRecord], batch: int = 2000, workers: int = 1
+    ) -> Iterator[list[tuple[str, str, str, bool]]]:
+        """The chunks of these documents as batches of (doc_id, chunk_id, text, in_references): a paper's
+        chunks are read by id (their ids follow from its record), first from the embedded chunks and the
+        rest from the reference lists; texts added through the API are read by document. Only texts, no
+        vectors or metadata, so that a client copies a large collection quickly; with ``workers`` > 1 that
+        many batches are read at once, ahead of the caller (a Chroma server answers them in parallel)."""
+        papers = [r for r in records if r.kind != API_KIND]
+        ids = [f"{r.id}:{i:05d}" for r in papers for i in range(r.chunks)]
+
+        def read(wanted: list[str]) -> list[tuple[str, str, str, bool]]:
+            got = self._chunks.get(ids=wanted, include=["documents"])
+            rows = [(cid.rsplit(":", 1)[0], cid, text, False) for cid, text in zip(got["ids"], got["documents"], strict=True)
+                    if text is not None]
+            missing = sorted(set(wanted) - set(got["ids"]))
+            if missing:
+                refs = self._refs.get(ids=missing, include=["documents"])
+                rows += [(cid.rsplit(":", 1)[0], cid, text, True) for cid, text in zip(refs["ids"], refs["documents"], strict=True)
+                         if text is not None]
+            return rows
+
+        batches = [ids[start : start + batch] for start in range(0, len(ids), batch)]
+        if workers <= 1:
+            yield from (read(b) for b in batches)
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(workers, thread_name_prefix="paperchat-copy") as pool:
+                ahead: list[Any] = []  # at most workers + 1 batches read ahead: memory stays bounded
+                for b in batches:
+                    ahead.append(pool.submit(read, b))
+                    if len(ahead) > workers:
+                        yield ahead.pop(0).result()
+                for future in ahead:
+                    yield future.result()
+        for record in records:
+            if record.kind == API_KIND:
+                got = self._chunks.get(where={"doc_id": record.id}, include=["documents"])
+                yield [(record.id, cid, text, False) for cid, text in zip(got["ids"], got["documents"], strict=True)
+                       if text is not None]
+
     def get_chunks_with_embeddings(self, ids: Sequence[str]) -> list[tuple[Document, np.ndarray]]:
         """Chunks by id, each with its stored embedding (reference-list chunks: zeros)."""
         if not ids:
@@ -779,14 +845,16 @@ class PaperIndex(VectorStore):
                 stored = {**meta, "doc_id": doc_id, HIDDEN_KEYS: ",".join(added)}
                 rows.append((chunk_ids[i], texts[i], stored, vector))
             batch = self._max_batch()
-            for start in range(0, len(rows), batch):
-                part = rows[start : start + batch]
-                self._chunks.upsert(
-                    ids=[r[0] for r in part], documents=[r[1] for r in part], metadatas=[r[2] for r in part],
-                    embeddings=np.stack([r[3] for r in part]),
-                )
             touched = {r[2]["doc_id"]: r[2] for r in rows}
-            self._update_api_records(touched, {doc for doc, _ in owners.values()})
+            previous = {doc for doc, _ in owners.values()}
+            with self.changes.record("texts", [*touched, *previous]):
+                for start in range(0, len(rows), batch):
+                    part = rows[start : start + batch]
+                    self._chunks.upsert(
+                        ids=[r[0] for r in part], documents=[r[1] for r in part], metadatas=[r[2] for r in part],
+                        embeddings=np.stack([r[3] for r in part]),
+                    )
+                self._update_api_records(touched, previous)
         return [chunk_ids[i] for i in range(len(texts))]
 
     def _owners(self, chunk_ids: list[str]) -> dict[str, tuple[str, bool]]:
@@ -841,8 +909,10 @@ class PaperIndex(VectorStore):
                     "paperchat delete DOC (PaperIndex.delete_document)."
                 )
             if owners:
-                self._chunks.delete(ids=list(owners))
-                self._update_api_records({}, {doc for doc, _ in owners.values()})
+                previous = {doc for doc, _ in owners.values()}
+                with self.changes.record("texts", previous):
+                    self._chunks.delete(ids=list(owners))
+                    self._update_api_records({}, previous)
         return True
 
     def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:

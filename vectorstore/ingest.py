@@ -198,7 +198,8 @@ def index_paths(
     progress: ProgressFn | None = None,
     on_start: Callable[[int], None] | None = None,
 ) -> IndexReport:
-    """Index files and folders; returns the per-file report. Never raises for a bad file.
+    """Index files and folders; returns the per-file report. Never raises for a bad file. Holds the
+    index's write lock for the whole run (waiting ``PAPERCHAT_WRITE_WAIT_S`` for another writer).
 
     Args:
         index: The index to write to.
@@ -207,6 +208,18 @@ def index_paths(
         progress: Called with each file's result as it completes.
         on_start: Called once with the number of files found.
     """
+    # one writer at a time for the whole run (re-entrant: the CLI and the app hold it already)
+    with index.write_lock():
+        return _index_paths(index, paths, prune, progress, on_start)
+
+
+def _index_paths(
+    index: PaperIndex,
+    paths: Iterable[str | Path],
+    prune: bool,
+    progress: ProgressFn | None,
+    on_start: Callable[[int], None] | None,
+) -> IndexReport:
     started = time.perf_counter()
     report = IndexReport()
     notify = progress or (lambda result: None)

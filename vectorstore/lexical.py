@@ -3,9 +3,13 @@
 Local Chroma has no sparse/BM25 index, so paperchat keeps one beside it: a SQLite file with an FTS5
 table of the chunk texts, stored as the stems of the text toolkit (``paperchat.vectorstore.text``), so
 "trained" finds "training" and the index stems exactly as answering does. Chroma stays the source of
-truth: :meth:`LexicalIndex.sync` brings the sidecar in line with the documents Chroma holds (adding and
-removing whole documents), so it is always safe to delete the file, and a Chroma server's collection
-gets a local sidecar of its own.
+truth, so it is always safe to delete the file, and a Chroma server's collection gets a local sidecar on
+each machine. A sidecar starts as a bulk copy of the collection's texts (:meth:`LexicalIndex.build`, with
+progress; swapped in only when whole), then follows the index's change log
+(:mod:`paperchat.vectorstore.changes`): it applies the entries after the last one it applied, reading only
+the documents they name, and never goes past a change still under way (:meth:`LexicalIndex.follow`). An
+index without a change log is compared with the sidecar document by document (adding and removing whole
+documents).
 
 What keeps it fast at a million chunks: the document id and the references flag are indexed columns, so
 a search within papers intersects the query's posting lists with those papers' few rows, and leaving out
@@ -23,18 +27,34 @@ Example:
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from paperchat.vectorstore.changes import entry_fingerprint
 from paperchat.vectorstore.text import search_terms
 
 #: Bump when the table layout changes: an older sidecar is dropped and rebuilt from Chroma.
 SCHEMA_VERSION = "4"  # 4: chunk texts stored as the text toolkit's stems
 #: Most postings (chunk, term) a whole-collection search ranks: ranking costs ~1.5 us per match.
 POSTINGS_BUDGET = 20_000
+#: Collections of up to this many chunks get their sidecar copied before the first search (a second or two);
+#: larger ones in the background, while the dense ranking answers alone.
+FOREGROUND_BUILD_MAX = 20_000
+#: Batches of texts read from the index at once while a copy is made (inserting them goes on meanwhile).
+COPY_READERS = 2
+#: Changes applied during a search when the sidecar is behind; a longer backlog is applied in the background.
+FOLLOW_NOW_MAX = 64
+#: Change log entries applied per transaction.
+FOLLOW_BATCH = 200
+#: Seconds between two looks at the change log (a write through the same index object is seen at once).
+FOLLOW_INTERVAL_S = 1.0
+#: Told (chunks copied, chunks in all) while a sidecar is built.
+ProgressFn = Callable[[int, int], None]
 #: Terms in at least this many chunks have their counts read from the index's vocabulary (in the
 #: background after each change); rarer ones are counted when a search needs them, which is quick.
 VOCABULARY_MIN_DF = 256
@@ -85,6 +105,7 @@ class LexicalIndex:
             if row is None or row[0] != SCHEMA_VERSION:  # derived data: rebuilt from Chroma by sync()
                 self._conn.execute("DROP TABLE IF EXISTS chunks")
                 self._conn.execute("DROP TABLE IF EXISTS docs")
+                self._conn.execute("DELETE FROM meta")  # no copy any more: the next sync makes one
                 self._conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
             self._conn.execute(
                 "CREATE VIRTUAL TABLE IF NOT EXISTS chunks USING fts5(text, id UNINDEXED, doc_id, refs, "
@@ -97,6 +118,12 @@ class LexicalIndex:
         self._loader: threading.Thread | None = None
         self._changes = 0
         self._df: dict[str, int] = {}  # chunks containing each term (up to the budget), whole-collection searches
+        self._sync_lock = threading.Lock()  # one sync at a time in this process (searches go on meanwhile)
+        self._worker: threading.Thread | None = None  # a sync running in the background
+        self._epoch: tuple[int, str] | None = None  # (id of the index, its change log's epoch), read once
+        self._looked = (-1, 0.0)  # (index generation, time) of the last look at the change log
+        #: The last error of a background sync (it is tried again at the next search).
+        self.error: BaseException | None = None
 
     @classmethod
     def for_index(cls, index: Any) -> LexicalIndex:
@@ -112,12 +139,249 @@ class LexicalIndex:
         with self._lock:
             return {d: (n, rev or 0) for d, n, rev in self._conn.execute("SELECT doc_id, n_chunks, rev FROM docs")}
 
-    def sync(self, index: Any, force: bool = False) -> tuple[int, int]:
-        """Add the documents Chroma has and the sidecar lacks, drop those Chroma no longer has.
+    def sync(self, index: Any, force: bool = False, progress: ProgressFn | None = None) -> tuple[int, int]:
+        """Bring the sidecar up to date with the index now; returns (documents added or updated, removed).
 
-        Follows ``index.complete_ids()``, which sees writes through the same index object at once and
-        writes by other processes within a couple of seconds; when that set is unchanged a search costs
-        nothing extra. Returns (documents added, documents removed).
+        With a :class:`~paperchat.vectorstore.index.PaperIndex` (which has a change log): a sidecar
+        that has no copy of this collection yet (or ``force``) is built in bulk (:meth:`build`, ``progress``
+        is told the chunks copied), then the changes recorded since are applied; one that has reads only
+        the changes after the last one it applied. Any other index (``list_documents``, ``get_chunks``)
+        is compared document by document.
+        """
+        if getattr(index, "changes", None) is None:
+            return self._compare_all(index, force)
+        with self._sync_lock:
+            added = 0
+            if force or not self.is_current(index) or not self.follows_the_log(index):
+                added = self.build(index, progress)["documents"]
+            more, removed = self._follow_changes(index)
+            return added + more, removed
+
+    def follow(self, index: Any) -> bool:
+        """Keep up with the index without holding up a search; True when the sidecar can be searched.
+
+        Looks at the change log at most every :data:`FOLLOW_INTERVAL_S` (and after every write through the
+        same index object). A few changes are applied at once; a longer backlog, or a first copy of a
+        collection of more than :data:`FOREGROUND_BUILD_MAX` chunks, is made in the background while
+        searches use the state before (a first copy: none, the dense ranking answers alone). A copy is
+        searched only once it is whole.
+        """
+        if getattr(index, "changes", None) is None:
+            self.sync(index)
+            return True
+        if self._worker is not None and self._worker.is_alive():
+            return self.is_current(index)
+        if self.is_current(index):
+            generation, looked = self._looked
+            now = time.monotonic()
+            if generation == getattr(index, "generation", 0) and now - looked < FOLLOW_INTERVAL_S:
+                return True
+            self._looked = (getattr(index, "generation", 0), now)
+            anchor, pending = index.changes.look(self.position() or 0, FOLLOW_NOW_MAX + 1)
+            if anchor == (self._meta("anchor") or ""):  # still the log this copy follows
+                if len(pending) <= FOLLOW_NOW_MAX:
+                    if pending:
+                        with self._sync_lock:
+                            self._follow_changes(index)
+                else:
+                    self.sync_in_background(index)
+                return True
+        # no copy of this collection yet, or the log is not the one the copy followed: a new copy
+        if index.count_chunks() <= FOREGROUND_BUILD_MAX:
+            self.sync(index)
+            return True
+        self.sync_in_background(index)
+        return self.is_current(index)  # a copy of an earlier state of this collection answers meanwhile
+
+    def sync_in_background(self, index: Any) -> None:
+        """Run :meth:`sync` in a background thread (unless one runs already)."""
+        if self._worker is not None and self._worker.is_alive():
+            return
+
+        def run() -> None:
+            try:
+                self.sync(index)
+                self.error = None
+            except Exception as exc:  # noqa: BLE001 - kept for the caller; the next search tries again
+                self.error = exc
+
+        self._worker = threading.Thread(target=run, name="paperchat-keyword-sync", daemon=True)
+        self._worker.start()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for a background sync to finish; True when none is running."""
+        if self._worker is not None:
+            self._worker.join(timeout)
+        return self._worker is None or not self._worker.is_alive()
+
+    def _meta(self, key: str) -> str | None:
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def position(self) -> int | None:
+        """The number of the last change log entry applied (None: no copy of the collection yet)."""
+        value = self._meta("cursor")
+        return None if value is None else int(value)
+
+    def is_current(self, index: Any) -> bool:
+        """True when the sidecar holds a whole copy of this collection (of its change log's epoch)."""
+        if self._epoch is None or self._epoch[0] != id(index):
+            self._epoch = (id(index), index.changes.epoch())
+        return self.position() is not None and self._meta("epoch") == self._epoch[1]
+
+    def follows_the_log(self, index: Any) -> bool:
+        """True when the change log still has, at the sidecar's position, the entry applied there last (a
+        server folder restored from a backup has another one, or none)."""
+        position = self.position()
+        return position is not None and index.changes.fingerprint(position) == (self._meta("anchor") or "")
+
+    def last_build(self) -> dict[str, Any] | None:
+        """When the sidecar's copy was made, of how many chunks, and how long it took (None: no copy)."""
+        if self._meta("built_at") is None:
+            return None
+        return {"at": self._meta("built_at"), "chunks": int(self._meta("built_chunks") or 0),
+                "documents": int(self._meta("built_documents") or 0), "seconds": float(self._meta("built_s") or 0)}
+
+    def build(self, index: Any, progress: ProgressFn | None = None) -> dict[str, Any]:
+        """Copy every complete document's chunk texts from the index in bulk, into tables of their own that
+        replace the current ones in one transaction when the copy is whole (searches meanwhile use the
+        current ones). Records the change log's position the copy reflects, so that the changes made
+        during the copy are applied after it. Returns what :meth:`last_build` returns."""
+        started = time.perf_counter()
+        epoch = index.changes.epoch()
+        cursor = index.changes.settled()  # read first: what changes during the copy is applied after it
+        anchor = index.changes.fingerprint(cursor)
+        records = index.list_documents()
+        total = sum(r.chunks for r in records)
+        conn = sqlite3.connect(str(self.path), timeout=30)
+        try:
+            schema = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'chunks'").fetchone()[0]
+            with conn:
+                conn.execute("DROP TABLE IF EXISTS chunks_copy")
+                conn.execute("DROP TABLE IF EXISTS docs_copy")
+                # the same table (and tokenizer) as the one it replaces, under another name
+                conn.execute(re.sub(r"^CREATE VIRTUAL TABLE \"?chunks\"?", "CREATE VIRTUAL TABLE chunks_copy", schema))
+                conn.execute("CREATE TABLE docs_copy (doc_id TEXT PRIMARY KEY, n_chunks INTEGER, rev INTEGER)")
+            done = 0
+            if progress is not None:
+                progress(0, total)
+            for rows in index.chunk_texts(records, workers=COPY_READERS):
+                with conn:
+                    conn.executemany("INSERT INTO chunks_copy (text, id, doc_id, refs) VALUES (?, ?, ?, ?)",
+                                     [(index_text(text), cid, doc_id, int(refs)) for doc_id, cid, text, refs in rows])
+                done += len(rows)
+                if progress is not None:
+                    progress(done, total)
+            with conn:
+                conn.executemany("INSERT OR REPLACE INTO docs_copy VALUES (?, ?, ?)", [(r.id, r.chunks, r.rev) for r in records])
+            seconds = time.perf_counter() - started
+            summary = {"at": time.strftime("%Y-%m-%d %H:%M:%S"), "chunks": done, "documents": len(records),
+                       "seconds": round(seconds, 2)}
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("DROP TABLE chunks")
+                conn.execute("DROP TABLE docs")
+                conn.execute("ALTER TABLE chunks_copy RENAME TO chunks")
+                conn.execute("ALTER TABLE docs_copy RENAME TO docs")
+                conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [
+                    ("cursor", str(cursor)), ("anchor", anchor), ("epoch", epoch), ("built_at", summary["at"]),
+                    ("built_chunks", str(done)), ("built_documents", str(len(records))), ("built_s", str(summary["seconds"])),
+                ])
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
+        finally:
+            conn.close()
+        self._epoch = (id(index), epoch)
+        self._vocabulary_changed()
+        return summary
+
+    def _follow_changes(self, index: Any) -> tuple[int, int]:
+        """Apply the change log's entries after the sidecar's position, up to the first change still under
+        way. Returns (documents added or updated, removed)."""
+        added = removed = 0
+        while True:
+            cursor = self.position()
+            if cursor is None:  # no copy to follow from (a sidecar made again meanwhile): the next sync builds one
+                return added, removed
+            pending = index.changes.after(cursor, FOLLOW_BATCH)
+            ready = []
+            for change in pending:
+                if not change.done and not index.changes.abandoned(change):
+                    break  # a change under way: the state before it is kept until it ends
+                ready.append(change)
+            if not ready:
+                return added, removed
+            applied = self._apply(index, ready, cursor)
+            if applied is None:
+                continue  # another process moved the sidecar on meanwhile: start from where it is now
+            added, removed = added + applied[0], removed + applied[1]
+            if len(ready) < len(pending) or len(pending) < FOLLOW_BATCH:
+                return added, removed
+
+    def _apply(self, index: Any, changes: list[Any], cursor: int) -> tuple[int, int] | None:
+        """Bring the documents these changes name in line with the index (each read as it is now, so that
+        applying a change twice does no harm), and move the position past them, in one transaction.
+        None when the position had moved (another process applied changes meanwhile)."""
+        ops: dict[str, set[str]] = {}
+        for change in changes:
+            for doc_id in change.doc_ids:
+                ops.setdefault(doc_id, set()).add(change.op)
+        records = {d: r for d, r in index.get_documents(list(ops)).items() if r.status == "complete"}
+        have = self.documents()
+        # a rename changes a document's names, not its text: its rows stay
+        renamed = {d for d, r in records.items() if ops[d] == {"paths"} and have.get(d, (-1, 0))[0] == r.chunks}
+        reload = [r for d, r in records.items() if d not in renamed and have.get(d) != (r.chunks, r.rev)]
+        rows: dict[str, list[tuple[str, str, str, int]]] = {r.id: [] for r in reload}
+        for batch in index.chunk_texts(reload):
+            for doc_id, cid, text, refs in batch:
+                rows[doc_id].append((index_text(text), cid, doc_id, int(refs)))
+        added = removed = 0
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._conn.execute("SELECT value FROM meta WHERE key = 'cursor'").fetchone()
+                if row is None or int(row[0]) != cursor:
+                    self._conn.rollback()
+                    return None
+                for doc_id in ops:
+                    record = records.get(doc_id)
+                    if record is None:  # removed, or not (or no longer) complete: its rows go
+                        if doc_id in have:
+                            self._delete_rows(doc_id)
+                            self._conn.execute("DELETE FROM docs WHERE doc_id = ?", (doc_id,))
+                            removed += 1
+                    elif doc_id in rows:
+                        self._delete_rows(doc_id)
+                        self._conn.executemany("INSERT INTO chunks (text, id, doc_id, refs) VALUES (?, ?, ?, ?)", rows[doc_id])
+                        self._conn.execute("INSERT OR REPLACE INTO docs VALUES (?, ?, ?)", (doc_id, record.chunks, record.rev))
+                        added += 1
+                    elif doc_id in renamed:
+                        self._conn.execute("UPDATE docs SET rev = ? WHERE doc_id = ?", (record.rev, doc_id))
+                self._conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [
+                    ("cursor", str(changes[-1].seq)), ("anchor", entry_fingerprint(changes[-1].meta))])
+                self._conn.commit()
+            except BaseException:
+                self._conn.rollback()
+                raise
+        if added or removed:
+            self._vocabulary_changed()
+        return added, removed
+
+    def _vocabulary_changed(self) -> None:
+        self._changes += 1
+        self._common = None  # counted on demand until the vocabulary is read again
+        self._df.clear()
+        self._load_vocabulary()
+
+    def _compare_all(self, index: Any, force: bool = False) -> tuple[int, int]:
+        """Add the documents the index has and the sidecar lacks, drop those it no longer has, comparing
+        every document (for an index without a change log).
+
+        Follows ``index.complete_ids()``; when that set is unchanged a search costs nothing extra.
+        Returns (documents added, documents removed).
         """
         complete = index.complete_ids()
         if not force and complete == self._synced_ids:
@@ -138,10 +402,7 @@ class LexicalIndex:
                 self._conn.executemany("INSERT INTO chunks (text, id, doc_id, refs) VALUES (?, ?, ?, ?)", rows)
                 self._conn.execute("INSERT OR REPLACE INTO docs VALUES (?, ?, ?)", (doc_id, *wanted[doc_id]))
         if missing or stale or self._synced_ids is None:
-            self._changes += 1
-            self._common = None  # counted on demand until the vocabulary is read again
-            self._df.clear()
-            self._load_vocabulary()
+            self._vocabulary_changed()
         self._synced_ids = complete
         return len(missing), len(stale)
 

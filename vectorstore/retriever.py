@@ -93,14 +93,28 @@ class PaperRetriever(BaseRetriever):
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     def lexical(self) -> LexicalIndex | None:
-        """The BM25 sidecar, in step with the index (None in dense mode or without SQLite FTS5)."""
+        """The BM25 sidecar, following the index's change log (None in dense mode, without SQLite FTS5, or
+        while a first copy of a large collection is made in the background: the dense ranking answers)."""
         if self.mode != "hybrid" or not FTS5:
             return None
         with self._lock:
             if self._lexical is None:
                 self._lexical = LexicalIndex.for_index(self.index)
-            self._lexical.sync(self.index)
-            return self._lexical
+            return self._lexical if self._lexical.follow(self.index) else None
+
+    def prepare_lexical(self, progress: Any = None) -> dict[str, Any] | None:
+        """Bring the BM25 sidecar up to date now (a first copy is made in bulk, ``progress`` told
+        ``(chunks copied, chunks in all)``); returns the copy's :meth:`LexicalIndex.last_build` when one
+        was made by this call, else None."""
+        if self.mode != "hybrid" or not FTS5:
+            return None
+        with self._lock:
+            if self._lexical is None:
+                self._lexical = LexicalIndex.for_index(self.index)
+            lexical = self._lexical
+            building = not lexical.is_current(self.index)
+            lexical.sync(self.index, progress=progress)
+            return lexical.last_build() if building else None
 
     def ensure_not_empty(self) -> None:
         """Raise :class:`~paperchat.vectorstore.errors.EmptyIndexError` (naming the index and how to build it)

@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     write_wait_s: float = Field(
         default=30.0, ge=0, description="How long the chat app's uploads and deletions wait for another writer."
     )
+    lease_ttl_s: float = Field(
+        default=30.0, gt=0, le=3600,
+        description="Chroma server: how long a writer's lease lasts unrenewed (a stopped writer's is taken over after it).",
+    )
 
     # -- retrieval and answering -------------------------------------------
     k: int = Field(default=6, ge=1, le=50, description="Excerpts retrieved per question.")

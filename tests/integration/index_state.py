@@ -1,4 +1,6 @@
-"""What a fresh reader process sees in an index, as JSON: ``python -m tests.integration.index_state DB``.
+"""What a fresh reader process sees in an index, as JSON: ``python -m tests.integration.index_state DB
+[COLLECTION [PORT]]`` (with a port: the collection on the Chroma server at 127.0.0.1:PORT, DB the reader's
+working folder).
 
 Used by the fault tests and ``bench/reliability.py``: run in its own process, so nothing is cached from
 the process that wrote the index.
@@ -16,13 +18,14 @@ from typing import Any
 QUERIES = ["Which deep learning framework was used?", "How were the images annotated?", "urban ecoacoustics"]
 
 
-def index_state(db: str | Path, collection: str = "papers") -> dict[str, Any]:
+def index_state(db: str | Path, collection: str = "papers", port: int | None = None) -> dict[str, Any]:
     """Complete and partial documents, every chunk id, and what queries return."""
     from paperchat.vectorstore.index import PaperIndex
     from paperchat.vectorstore.retriever import PaperRetriever
     from paperchat.vectorstore.settings import Settings
 
-    index = PaperIndex.open(Settings(db=db, collection=collection))
+    server = {"chroma_host": "127.0.0.1", "chroma_port": port} if port else {}
+    index = PaperIndex.open(Settings(db=db, collection=collection, **server))
     records = index.list_documents(include_partial=True)
     ids = sorted(set(index._chunks.get(include=[])["ids"]) | set(index._refs.get(include=[])["ids"]))
     complete = {r.id: r.chunks for r in records if r.status == "complete"}
@@ -46,4 +49,4 @@ def index_state(db: str | Path, collection: str = "papers") -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(index_state(sys.argv[1], *(sys.argv[2:3]))))
+    print(json.dumps(index_state(sys.argv[1], *(sys.argv[2:3]), *(int(p) for p in sys.argv[3:4]))))

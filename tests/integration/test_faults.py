@@ -41,9 +41,11 @@ def test_a_second_writer_is_told_the_index_is_busy_or_waits_its_turn(tmp_path: P
         assert "busy" in busy.stderr and f"pid {os.getpid()}" in busy.stderr and "Traceback" not in busy.stderr
         waiting = subprocess.Popen(paperchat_command("index", str(paper), "--db", str(db), "--wait", "300", "--json"),
                                    env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        with pytest.raises(subprocess.TimeoutExpired):
-            waiting.wait(timeout=3)  # it cannot finish while the lock is held
-    out, err = waiting.communicate(timeout=300)
+        assert waiting.stderr is not None
+        line = waiting.stderr.readline()  # its own word that it waits, and for whom
+        assert line.startswith("paperchat: waiting for") and f"pid {os.getpid()}" in line, line
+        assert waiting.poll() is None  # still waiting: the lock is held
+    out, err = waiting.communicate(timeout=300)  # the lock is released: it finishes
     assert waiting.returncode == 0, err[-2000:]
     assert json.loads(out)["counts"]["added"] == 1
 

@@ -9,6 +9,8 @@ import pytest
 
 from paperchat.vectorstore import index as index_module
 
+pytestmark = pytest.mark.integration  # the sample index is built through the parse worker (a subprocess)
+
 
 def test_within_papers_search_is_exact_and_matches_chromas_filtered_search(sample_index: Any) -> None:
     papers = [r.id for r in sample_index.list_documents()[:2]]

@@ -9,11 +9,14 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from paperchat.conversation import safe_markdown
 from tests.conftest import METHODS_LINES, ROOT
 from tests.fake_openai import fake_openai_server
 from tests.pdfgen import make_pdf
 
 APP = str(ROOT / "ui" / "app.py")
+#: Every test here indexes through the parse worker (a subprocess); some start Chroma or the fake LLM server.
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
@@ -134,12 +137,40 @@ def test_an_llm_answer_shows_which_sentences_are_in_the_papers(
         assert any("cropping" in m.value and "not from the papers" in m.value for m in folded[0].markdown)
 
 
-def test_new_chat_and_download(app: AppTest) -> None:
-    ask(app, "Which GPU were the QRNNs trained on?")
-    assert len(app.chat_message) == 2
+def test_new_chat_and_download(app: AppTest, monkeypatch: pytest.MonkeyPatch) -> None:
+    import streamlit as st
+
+    served: list[tuple[Any, Any]] = []  # what the download button offers, as the page hands it over
+    real = st.download_button
+
+    def recording(label: str, data: Any, *args: Any, **kwargs: Any) -> Any:
+        served.append((data, kwargs))
+        return real(label, data, *args, **kwargs)
+
+    monkeypatch.setattr(st, "download_button", recording)
+    first, second = "Which GPU were the QRNNs trained on?", "Which deep learning framework was used (e.g., TensorFlow, PyTorch)?"
+    ask(app, first)
+    ask(app, second)
+    assert len(app.chat_message) == 4
+    data, kwargs = served[-1]
+    assert kwargs["file_name"] == "paperchat-conversation.md" and kwargs["mime"] == "text/markdown"
+    assert not kwargs["disabled"]
+    transcript = data.decode() if isinstance(data, bytes) else str(data)
+    turns = re.split(r"^## \d+\. ", transcript, flags=re.M)[1:]
+    # both turns, in order, escaped as the page shows them (the transcript is Markdown)
+    assert [t.splitlines()[0] for t in turns] == [safe_markdown(first), safe_markdown(second)]
+    for turn in turns:  # each with its answer and its numbered sources, with the excerpts
+        assert "**Answer** (extractive" in turn and "**Sources**" in turn
+        sources = re.findall(r"^- \\\[(\d+)\\\] (.+)$", turn, flags=re.M)
+        assert [int(n) for n, _ in sources] == list(range(1, len(sources) + 1)) and sources
+        assert len(re.findall(r"^  > \S", turn, flags=re.M)) == len(sources)
+        assert re.search(r"\\\[\d\\\]", turn.split("**Sources**")[0])  # the answer cites them (escaped)
+    assert "Titan V" in turns[0] and safe_markdown("tang2018_neural_language_model_tradeoffs.md") in turns[0]
+    assert "TensorFlow" in turns[1]
     new_chat = next(b for b in app.sidebar.button if b.label == "New chat")
     new_chat.click().run()
     assert len(app.chat_message) == 0
+    assert served[-1][1]["disabled"] and "## 1." not in str(served[-1][0])  # nothing left to download
 
 
 def test_upload_while_another_writer_holds_the_index_says_it_is_busy(sample_index: Any, monkeypatch: pytest.MonkeyPatch) -> None:

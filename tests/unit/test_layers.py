@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT
 
 
@@ -40,6 +42,7 @@ def test_the_plugin_never_imports_the_ui() -> None:
     assert offenders == []
 
 
+@pytest.mark.integration  # fresh interpreters, outside the checkout
 def test_no_top_level_layer_packages(tmp_path: Path) -> None:
     """The installed distribution exposes ``paperchat`` only (checked outside the checkout, whose folders
     would otherwise be found as namespace packages)."""

@@ -145,6 +145,7 @@ def test_missing_tesseract_is_a_clear_error_per_file(tmp_path: Path, monkeypatch
     assert parse_file(tmp_path / "good.pdf").ocr_pages == []
 
 
+@pytest.mark.integration  # runs the tesseract program
 @needs_tesseract
 def test_tesseract_reads_a_scanned_page(tmp_path: Path) -> None:
     scanned = _write(tmp_path / "scan.pdf", scanned_pdf(str(YOUNIS), [7]))
@@ -155,6 +156,7 @@ def test_tesseract_reads_a_scanned_page(tmp_path: Path) -> None:
     assert "implemented with the Detectron2" in text
 
 
+@pytest.mark.integration  # runs the tesseract program
 @needs_tesseract
 def test_tesseract_reads_pages_whose_fonts_lack_a_unicode_map(tmp_path: Path) -> None:
     broken = _write(tmp_path / "no_unicode.pdf", without_unicode_maps(str(FAIRBRASS), [3]))

@@ -158,6 +158,7 @@ def test_page_out_of_range(tmp_path: Path) -> None:
         highlighted_page(path, 2)
 
 
+@pytest.mark.integration  # runs the tesseract program
 @pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract-ocr is not installed (.ci/run installs it)")
 def test_on_a_scanned_page_the_words_ocr_finds_stand_in(tmp_path: Path) -> None:
     original = SAMPLE_DOCS / "younis2020_herbarium_plant_organs.pdf"
