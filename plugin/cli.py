@@ -197,9 +197,8 @@ def cmd_delete(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def prepare_keyword_index(retriever: Any, quiet: bool = False) -> dict[str, Any] | None:
-    """Bring this machine's keyword index (the BM25 sidecar) up to date before searching; a first copy of
-    the collection shows a progress bar and how long it took (on stderr). Returns that copy's summary."""
+def _progress_bar(label: str, quiet: bool, unit: str = "") -> Any:
+    """A progress bar on stderr ("label ━━━ 3/10 unit 0:00:02 0:00:05") that disappears when done."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -209,8 +208,16 @@ def prepare_keyword_index(retriever: Any, quiet: bool = False) -> dict[str, Any]
         TimeRemainingColumn,
     )
 
-    bar = Progress(TextColumn("[bold]keyword index"), BarColumn(), MofNCompleteColumn(), TextColumn("chunks"),
-                   TimeElapsedColumn(), TimeRemainingColumn(), console=_console(stderr=True), transient=True, disable=quiet)
+    columns = [TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn()]
+    columns += [TextColumn(unit)] if unit else []
+    return Progress(*columns, TimeElapsedColumn(), TimeRemainingColumn(), console=_console(stderr=True),
+                    transient=True, disable=quiet)
+
+
+def prepare_keyword_index(retriever: Any, quiet: bool = False) -> dict[str, Any] | None:
+    """Bring this machine's keyword index (the BM25 sidecar) up to date before searching; a first copy of
+    the collection shows a progress bar and how long it took (on stderr). Returns that copy's summary."""
+    bar = _progress_bar("keyword index", quiet, unit="chunks")
     task = None
 
     def copied(done: int, total: int) -> None:
@@ -405,21 +412,9 @@ def _run_extraction_with_progress(
     retriever: Any, chain: Any, tasks: list[Any], out: Path, quiet: bool, concurrency: int, settings: Settings,
     run: str = "",
 ) -> Any:
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
     from paperchat.extract import excerpts_to_read, run_extraction
 
-    progress = Progress(
-        TextColumn("[bold]extracting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-        console=_console(stderr=True), transient=True, disable=quiet,
-    )
+    progress = _progress_bar("extracting", quiet)
     with progress:
         task = progress.add_task("", total=len(tasks))
         return run_extraction(
@@ -463,9 +458,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 
 def _write_wide(out: Path, results: Path, records: list[Any], questions: list[Any]) -> None:
-    import os
-    import tempfile
-
+    from paperchat.atomic import atomic_write
     from paperchat.manifest import load_manifests
     from paperchat.matrix import ResultsTable, build_matrix, papers_from_records, wide_csv
 
@@ -473,14 +466,8 @@ def _write_wide(out: Path, results: Path, records: list[Any], questions: list[An
     table.refresh()
     matrix = build_matrix(papers_from_records(records), questions, table)
     manifests = [m for run, m in load_manifests(results).items() if run in matrix.runs()]
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(wide_csv(matrix, table, manifests))
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(out, newline="") as fh:
+        fh.write(wide_csv(matrix, table, manifests))
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

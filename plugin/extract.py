@@ -24,7 +24,6 @@ import contextlib
 import csv
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from typing import Any
 import numpy as np
 from langchain_core.runnables import Runnable
 
+from paperchat.atomic import atomic_write
 from paperchat.cells import (
     ERROR,
     NO_TEXT,
@@ -274,20 +274,11 @@ def compact(out: str | Path) -> int:
     dropped = count - len(last)
     if dropped == 0 and _intact(out, count):
         return 0  # nothing repeated, nothing broken: leave the file as it is
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            writer = _RowWriter(fh, _is_csv(out), header=True)
-            for n, row in enumerate(iter_rows(out), start=1):
-                if last[row["id"]] == n:
-                    writer.write(row)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with atomic_write(out, newline="", fsync=True) as fh:
+        writer = _RowWriter(fh, _is_csv(out), header=True)
+        for n, row in enumerate(iter_rows(out), start=1):
+            if last[row["id"]] == n:
+                writer.write(row)
     return dropped
 
 

@@ -10,16 +10,14 @@ manifests live beside the results file (``<name>.manifest.json``); every export 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from paperchat.atomic import atomic_write
 from paperchat.questions import Question
 
 #: Settings that change what an answer is (paths, limits and secrets are left out).
@@ -105,15 +103,8 @@ def record_manifest(results: str | Path, manifest: dict[str, Any]) -> dict[str, 
     kept = runs.setdefault(manifest["id"], manifest)
     path = manifest_path(results)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump({"runs": runs}, fh, indent=1, ensure_ascii=False)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path) as fh:
+        json.dump({"runs": runs}, fh, indent=1, ensure_ascii=False)
     return kept
 
 

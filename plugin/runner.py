@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -29,6 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from paperchat.atomic import atomic_write
 from paperchat.extract import ExtractionBusyError, Task, excerpts_to_read, is_running, run_extraction
 from paperchat.manifest import record_manifest
 from paperchat.questions import Question, check_questions, parse_questions, preset, questions_csv
@@ -74,15 +73,8 @@ class RunState:
 
 
 def _write_json(path: Path, data: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, ensure_ascii=False, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path) as fh:
+        json.dump(data, fh, ensure_ascii=False, indent=1)
 
 
 class Workspace:
@@ -113,9 +105,8 @@ class Workspace:
         """Keep a (checked) question list for the next visit."""
         check_questions(questions)
         self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = self.questions_file.with_name(f".{self.questions_file.name}.tmp")
-        tmp.write_text(questions_csv(questions), encoding="utf-8")
-        os.replace(tmp, self.questions_file)
+        with atomic_write(self.questions_file) as fh:
+            fh.write(questions_csv(questions))
 
     def load_papers(self) -> list[str]:
         """The chosen papers' document ids (empty: every paper)."""
