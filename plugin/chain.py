@@ -301,18 +301,18 @@ class AnswerRun:
                 why = f"The model's reply {said}; these sentences of the papers answer the question (quoted, not " \
                       "the model's words)."
                 return self._final(**{**fallback, **extra, "context": fallback.context, "answered_by": "extractive",
-                                      "notice": " ".join(x for x in (notice, why) if x)})
+                                      "notice": _notices(notice, why)})
             spoke = any(s.kind in (SUPPORTED, NOT_FROM_PAPERS) for s in g.sentences)
             why = ("Nothing the model said is in the excerpts: its reply is kept apart, as not from the papers."
                    if spoke else "")
             return self._final(answer=DONT_KNOW, abstained=True, confidence=g.confidence,
-                               notice=" ".join(x for x in (notice, why) if x), **extra)
+                               notice=_notices(notice, why), **extra)
         by_number = grounded_citations(cleaned if numbered else "", context, g)
         unsupported = sum(s.kind == NOT_FROM_PAPERS for s in g.sentences)
         if unsupported:
             flagged = (f"{unsupported} sentence(s) of the model's reply are not in the excerpts; they are left out "
                        "of the answer and shown flagged.")
-            notice = " ".join(x for x in (notice, flagged) if x)
+            notice = _notices(notice, flagged)
         return self._final(answer=g.answer, abstained=False, citations=by_number, notice=notice,
                            confidence=g.confidence, answered_by="llm", **extra)
 
@@ -355,6 +355,11 @@ class AnswerRun:
     def _final(self, **fields: Any) -> QAResult:
         self.result = self.result + {"delta": "", "final": True, "citations": [], "notice": "", **fields}
         return self.result
+
+
+def _notices(*parts: str) -> str:
+    """The notices that apply, as one text."""
+    return " ".join(p for p in parts if p)
 
 
 def _stream_answer(inputs: Iterator[dict[str, Any]], config: RunnableConfig, setup: QASetup) -> Iterator[QAResult]:

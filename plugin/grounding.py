@@ -85,6 +85,7 @@ _JOINED = re.compile(r"(?<=[A-Za-z])[-/](?=[A-Za-z])")
 _LIST_MARK = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)])\s+")
 _EMPHASIS = re.compile(r"\*\*|__|`")
 
+
 def describe(sentence: dict[str, Any]) -> str:
     """How a grounded sentence (``QAResult.sentences``) is labelled where people read it: "in the papers
     [2][3], confidence 0.91", "not from the papers", "says the papers do not say", or "" (no claim)."""
@@ -133,11 +134,6 @@ class Grounding:
     hedged: bool = False  # the answer opened by saying the papers do not report what was asked
     added: list[Document] = field(default_factory=list)  # excerpts found for its sentences beyond the context
 
-    @property
-    def sources(self) -> list[int]:
-        """Excerpt numbers that support a sentence of the answer, in order of first use."""
-        return list(dict.fromkeys(n for s in self.sentences if s.kind == SUPPORTED for n in s.sources))
-
 
 def answer_sentences(answer: str) -> list[str]:
     """The sentences of an answer as written (list items and lines split, Markdown emphasis kept)."""
@@ -166,7 +162,6 @@ def claim_terms(sentence: str, question: str) -> set[str]:
 @dataclass(slots=True)
 class _Unit:
     excerpt: int  # 0-based
-    text: str
     terms: set[str]
     sentence: int  # index into the flat list of excerpt sentences (its first sentence)
     size: int  # sentences in the window (1 or 2)
@@ -182,10 +177,10 @@ def _units(context: Sequence[Document]) -> tuple[list[str], list[_Unit]]:
         first = len(sentences)
         sentences.extend(own)
         terms = [_terms(s) for s in own]
-        for j, s in enumerate(own):
-            units.append(_Unit(i, s, terms[j], first + j, 1))
+        for j in range(len(own)):
+            units.append(_Unit(i, terms[j], first + j, 1))
             if j + 1 < len(own):
-                units.append(_Unit(i, f"{s} {own[j + 1]}", terms[j] | terms[j + 1], first + j, 2))
+                units.append(_Unit(i, terms[j] | terms[j + 1], first + j, 2))
     return sentences, units
 
 
@@ -250,10 +245,8 @@ def ground(
             for g, _, _ in missing:
                 g.sources = [renumber.get(n, n) for n in g.sources]
             added = [added[old - len(excerpts) - 1] for old in used]
-    confidence_of = _rate(scorer, question, excerpts + added, grounded) if scorer is not None else {}
-    for g in grounded:
-        if g.kind == SUPPORTED:
-            g.confidence = confidence_of.get(id(g))
+    if scorer is not None:
+        _rate(scorer, question, excerpts + added, grounded)
     decided = _decide(grounded)
     decided.added = added
     return decided
@@ -327,35 +320,28 @@ def _judge(
     return bool(says)
 
 
-def _rate(scorer: SupportScorer, question: str, context: Sequence[Document], grounded: list[GroundedSentence]) -> dict[int, float]:
-    """Per supported sentence, the support model's confidence in the best-rated excerpt sentence of its
-    sources that shares its words."""
-    if not any(g.kind == SUPPORTED for g in grounded):
-        return {}
+def _rate(scorer: SupportScorer, question: str, context: Sequence[Document], grounded: list[GroundedSentence]) -> None:
+    """Set each supported sentence's confidence: the support model's, for the best-rated excerpt sentence of
+    its sources that shares its words."""
+    supported = [g for g in grounded if g.kind == SUPPORTED]
+    if not supported:
+        return
     support = scorer.score(question, context)  # the cascade: sentences that could matter are embedded
-    out: dict[int, float] = {}
-    for g in grounded:
-        if g.kind != SUPPORTED:
-            continue
+    rated = [(cand, content_terms(cand.text)) for cand in support.candidates if cand.quotable]
+    for g in supported:
         wanted = content_terms(g.text)
-        best = None
-        for cand in support.candidates:
-            if cand.excerpt + 1 in g.sources and cand.quotable and wanted & content_terms(cand.text):
-                best = cand.logit if best is None else max(best, cand.logit)
-        out[id(g)] = scorer.model.confidence(best) if best is not None else 0.0
-    return out
+        best = max((c.logit for c, have in rated if c.excerpt + 1 in g.sources and wanted & have), default=None)
+        g.confidence = scorer.model.confidence(best) if best is not None else 0.0
 
 
 def _decide(grounded: list[GroundedSentence]) -> Grounding:
     supported = [g for g in grounded if g.kind == SUPPORTED]
-    substantive = [g for g in grounded if g.kind in (SUPPORTED, NOT_FROM_PAPERS)]
     hedged = bool(grounded) and next((g.kind for g in grounded if g.kind != NO_CLAIM), None) == PAPERS_DONT_SAY
     confidence = max((g.confidence or 0.0 for g in supported), default=0.0)
     if not supported or (hedged and supported[0].confidence is not None and confidence < HEDGED_MIN_CONFIDENCE):
         return Grounding(grounded, True, "", confidence, hedged)
     kept = [g for g in grounded if g.kind in (SUPPORTED, PAPERS_DONT_SAY)]
     answer = " ".join(_cite(g) for g in kept)
-    del substantive
     return Grounding(grounded, False, answer, confidence, hedged)
 
 
