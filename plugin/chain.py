@@ -39,7 +39,6 @@ from langchain_core.runnables import (
     RunnableConfig,
     RunnableGenerator,
     RunnableLambda,
-    RunnablePassthrough,
 )
 from langchain_core.vectorstores import VectorStoreRetriever
 
@@ -453,15 +452,22 @@ def create_qa_chain(
         gate_min_similarity=gate_min_similarity, mode=model_label(llm) if llm is not None else "extractive",
         condense_llm=condense_llm, ground=ground,
     )
+    # each step adds its key to the input (what RunnablePassthrough.assign does, without a thread per step)
     prepared = (
         RunnableLambda(read_input, name="read_input")
-        | RunnablePassthrough.assign(standalone=RunnableLambda(partial(condense_question, setup=setup), name="condense_question"))
-        | RunnablePassthrough.assign(context=RunnableLambda(partial(retrieve_context, setup=setup), name="retrieve"))
+        | RunnableLambda(partial(_adding, key="standalone", step=partial(condense_question, setup=setup)),
+                         name="condense_question")
+        | RunnableLambda(partial(_adding, key="context", step=partial(retrieve_context, setup=setup)), name="retrieve")
     )
     answer = RunnableGenerator(
         partial(_stream_answer, setup=setup), partial(_astream_answer, setup=setup), name="answer"
     )
     return (prepared | answer).with_types(input_type=QAInput, output_type=QAResult).with_config(run_name="paperchat_qa")
+
+
+def _adding(x: dict[str, Any], config: RunnableConfig, key: str, step: Callable[..., Any]) -> dict[str, Any]:
+    """The input with ``key`` set to what ``step`` makes of it."""
+    return {**x, key: step(x, config)}
 
 
 def _finished(chunk: Any) -> bool:

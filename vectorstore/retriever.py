@@ -177,13 +177,12 @@ class PaperRetriever(BaseRetriever):
         lexical = self.lexical()
         # chunks of a document still being written (or deleted meanwhile) are not shown
         complete = self.index.complete_ids()
-        results = []
-        for query, vector, hits in zip(queries, vectors, dense, strict=True):
+        found_per_query = []
+        missing: dict[str, None] = {}  # ordered set
+        for query, hits in zip(queries, dense, strict=True):
             hits = [h for h in hits if h.doc_id in complete]
-            by_id = {h.document.id: h.document for h in hits}
-            similarity = {h.document.id: h.score for h in hits}
-            rankings = [[h.document.id for h in hits]]
             bm25: dict[str, float] = {}
+            rankings = [[h.document.id for h in hits]]
             if lexical is not None:
                 terms = expand_query(query) if self.expand_queries else query
                 found = lexical.search(terms, self.fetch_k, doc_ids=papers, include_references=refs)
@@ -191,9 +190,19 @@ class PaperRetriever(BaseRetriever):
                 rankings.append([chunk_id for chunk_id, _ in found])
             fused = rrf(rankings, self.rrf_k)
             top = sorted(fused, key=lambda cid: -fused[cid])
-            missing = [cid for cid in top if cid not in by_id]
-            if missing:
-                self._fetch(missing, vector, by_id, similarity)
+            found_per_query.append((hits, bm25, fused, top))
+            dense_ids = {h.document.id for h in hits}
+            missing.update((cid, None) for cid in top if cid not in dense_ids)
+        # chunks found only by keywords, for every query at once: one read of their text and vectors
+        fetched = self.index.get_chunks_with_embeddings(list(missing)) if missing else []
+        extra = {str(doc.id): doc for doc, _ in fetched}
+        extra_ids = list(extra)
+        extra_vectors = np.stack([v for _, v in fetched]) if fetched else np.zeros((0, vectors.shape[1]), np.float32)
+        results = []
+        for vector, (hits, bm25, fused, top) in zip(vectors, found_per_query, strict=True):
+            by_id = {**extra, **{h.document.id: h.document for h in hits}}
+            similarity = dict(zip(extra_ids, (extra_vectors @ vector).tolist(), strict=True)) if extra_ids else {}
+            similarity.update({h.document.id: h.score for h in hits})
             docs = []
             for cid in top:
                 doc = by_id.get(cid)
@@ -205,9 +214,3 @@ class PaperRetriever(BaseRetriever):
                     break
             results.append(docs)
         return results
-
-    def _fetch(self, ids: list[str], vector: np.ndarray, by_id: dict[str, Document], similarity: dict[str, float]) -> None:
-        """Chunks found only lexically: their text, metadata and cosine similarity to the query."""
-        for doc, embedding in self.index.get_chunks_with_embeddings(ids):
-            by_id[str(doc.id)] = doc
-            similarity[str(doc.id)] = float(np.dot(embedding, vector))
