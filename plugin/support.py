@@ -251,15 +251,21 @@ class Candidate:
 
 def candidate_sentences(context: Sequence[Document], min_words: int = 5, max_words: int = 90) -> list[Candidate]:
     """Sentences of the excerpts that could be quoted as answers (not instructions to their reader)."""
+    return [Candidate(sentence, i) for i, doc in enumerate(context)
+            for sentence in _quotable(doc.page_content, min_words, max_words)]
+
+
+@lru_cache(maxsize=4096)
+def _quotable(text: str, min_words: int, max_words: int) -> tuple[str, ...]:
+    """The sentences of an excerpt that could be quoted (the questions asked of a paper read many of the same
+    excerpts: each is split once)."""
     out = []
-    for i, doc in enumerate(context):
-        text = doc.page_content
-        for start, end in sentence_spans(text):
-            sentence = re.sub(r"\s+", " ", text[start:end]).strip()
-            if min_words <= len(sentence.split()) <= max_words and re.search(r"[a-z]{3}", sentence) \
-                    and not is_instruction(sentence):
-                out.append(Candidate(sentence, i))
-    return out
+    for start, end in sentence_spans(text):
+        sentence = re.sub(r"\s+", " ", text[start:end]).strip()
+        if min_words <= len(sentence.split()) <= max_words and re.search(r"[a-z]{3}", sentence) \
+                and not is_instruction(sentence):
+            out.append(sentence)
+    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,9 +276,10 @@ class QuestionTerms:
     focus_forms: tuple[str, ...]  # the same words as written (plurals folded)
     examples: tuple[str, ...]
     types: tuple[str, ...]
-    #: Phrases of other answer types ("batch normalization" for a preprocessing question that wants
-    #: "normalization"): a word inside one of them is that phrase's, not an answer of this question's type.
-    others: re.Pattern[str] | None = None
+    #: The answer-type phrases this question wants (as :func:`category_phrases` writes them); a word inside
+    #: any other one ("batch normalization" for a preprocessing question that wants "normalization") is that
+    #: phrase's, not an answer of this question's type.
+    wanted_phrases: frozenset[str] = frozenset()
 
     @classmethod
     @lru_cache(maxsize=4096)
@@ -281,10 +288,56 @@ class QuestionTerms:
         main, examples = question_parts(question)
         forms = tuple(dict.fromkeys(fold(w) for w in words(main) if stem(w) in focus))
         types = tuple(answer_type_terms(examples, focus))
-        wanted = {t.lower() for t in types} | {e.lower() for e in examples}
-        phrases = sorted({t for terms in CATEGORIES.values() for t in terms if " " in t and t not in wanted}, key=len, reverse=True)
-        others = re.compile("|".join(_WORD_EDGE.format(re.escape(t).replace(r"\ ", r"[\s-]+")) for t in phrases), re.IGNORECASE)
-        return cls(tuple(focus), forms, tuple(e for e in examples if len(e) > 1), types, others if phrases else None)
+        wanted = frozenset(_phrase_key(t) for t in (*types, *examples))
+        return cls(tuple(focus), forms, tuple(e for e in examples if len(e) > 1), types, wanted)
+
+
+def _phrase_key(text: str) -> str:
+    return re.sub(r"[\s-]+", " ", text.lower()).strip()
+
+
+@lru_cache(maxsize=1)
+def _phrases_by_first_word() -> tuple[tuple[str, tuple[tuple[int, re.Pattern[str]], ...]], ...]:
+    """The multi-word phrases of the answer-type vocabulary grouped by their first word, each with its expression."""
+    groups: dict[str, list[str]] = {}
+    for phrase in {t for terms in CATEGORIES.values() for t in terms if " " in t}:
+        groups.setdefault(re.split(r"[\s-]", phrase.lower(), maxsplit=1)[0], []).append(phrase)
+    return tuple(
+        (first, tuple((len(t), re.compile(_WORD_EDGE.format(re.escape(t).replace(r"\ ", r"[\s-]+")), re.IGNORECASE))
+                      for t in phrases))
+        for first, phrases in groups.items()
+    )
+
+
+@lru_cache(maxsize=50_000)
+def category_phrases(text: str) -> tuple[tuple[int, int, str], ...]:
+    """The answer-type phrases a sentence mentions ("batch normalization", "random cropping"): (start, end,
+    the phrase lower-cased with its spaces and hyphens as one space), the longest where they overlap. Found
+    once per sentence, whatever the question; only phrases whose first word occurs are looked for."""
+    lower = text.lower()
+    found = [
+        (m.start(), -length, m.end())
+        for first, phrases in _phrases_by_first_word() if first in lower
+        for length, pattern in phrases for m in pattern.finditer(text)
+    ]
+    out, reached = [], 0
+    for start, _, end in sorted(found):
+        if start >= reached:
+            out.append((start, end, _phrase_key(text[start:end])))
+            reached = end
+    return tuple(out)
+
+
+def _without_other_phrases(text: str, wanted: frozenset[str]) -> str | None:
+    """``text`` with the answer-type phrases the question does not want blanked out (None: there are none)."""
+    spans = [(start, end) for start, end, phrase in category_phrases(text) if phrase not in wanted]
+    if not spans:
+        return None
+    parts, last = [], 0
+    for start, end in spans:
+        parts += [text[last:start], " "]
+        last = end
+    return "".join(parts) + text[last:]
 
 
 @lru_cache(maxsize=50_000)
@@ -332,9 +385,9 @@ def cheap_features(question: str, candidates: list[Candidate], context: Sequence
         # one type word may be a coincidence ("small shifts"); two distinct ones are a typed answer
         typed_text, typed_forms = cand.text, written
         type_hits = _hits(typed_text, typed_forms, asked.types) if asked.types else 0
-        if type_hits and asked.others is not None and asked.others.search(cand.text):
-            typed_text = asked.others.sub(" ", cand.text)
-            typed_forms = sentence_words(typed_text)[1]
+        blanked = _without_other_phrases(cand.text, asked.wanted_phrases) if type_hits else None
+        if blanked is not None:
+            typed_text, typed_forms = blanked, sentence_words(blanked)[1]
             type_hits = _hits(typed_text, typed_forms, asked.types)
         cand.features = {
             "meaning": similarity[cand.excerpt],
