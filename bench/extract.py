@@ -47,7 +47,7 @@ def main() -> None:
 
     from paperchat.chain import create_qa_chain
     from paperchat.extract import read_questions, run_extraction, tasks_for
-    from paperchat.extractive import FETCH
+    from paperchat.extractive import FETCH, ExtractiveAnswerer
     from paperchat.vectorstore.index import PaperIndex
     from paperchat.vectorstore.ingest import index_paths
     from paperchat.vectorstore.retriever import PaperRetriever
@@ -70,8 +70,11 @@ def main() -> None:
         result["papers"], result["pairs"] = len(papers), len(tasks)
         result["indexing_seconds"] = round(report.seconds, 1)
 
+        answerer = ExtractiveAnswerer()  # the sentence rater, shared by the chains
+
         def run(label: str, chain: Any, subset: list[Any], fetch: int | None = None) -> dict[str, Any]:
             index.vector_cache.clear()
+            answerer.scorer.vectors.clear()
             out = Path(tmp) / f"{label}.jsonl"
             summary = run_extraction(retriever, chain, subset, out, fetch=fetch)
             assert summary.failed == 0, summary.errors[:3]
@@ -81,15 +84,16 @@ def main() -> None:
             return row
 
         print(f"{'':<44}{'pairs':>7}{'seconds':>9}{'pairs/s':>10}{'answered':>10}{'abstained':>10}")
-        extractive = create_qa_chain(retriever)
+        extractive = create_qa_chain(retriever, extractive=answerer)
         result["extract, extractive answerer"] = run("extract, extractive answerer", extractive, tasks, FETCH)  # as `extract` reads
         with fake_openai_server() as llm:
             llm.default = {"content": "The model was trained on a GPU [1]."}
             chat = ChatOpenAI(model="fake", base_url=llm.base_url, api_key="sk-bench", max_retries=0, timeout=10)
             result["extract, LLM (instant fake endpoint)"] = run(
-                "extract, LLM (instant fake endpoint)", create_qa_chain(retriever, llm=chat), tasks)
+                "extract, LLM (instant fake endpoint)", create_qa_chain(retriever, llm=chat, extractive=answerer), tasks)
         first = [t for t in tasks if t.doc_id in {p.id for p in papers[:5]}]
         index.vector_cache.clear()
+        answerer.scorer.vectors.clear()
         start = time.perf_counter()
         for task in first:
             extractive.invoke({"question": task.question, "papers": [task.doc_id]})

@@ -46,6 +46,7 @@ def rss_mb() -> float:
 def run_benchmark(bench: Path, work: Path, n_papers: int) -> tuple[dict[str, Any], Path]:
     """28 questions x ``n_papers`` through the background runner; returns the figures and the results file."""
     from paperchat.chain import create_qa_chain
+    from paperchat.extractive import ExtractiveAnswerer
     from paperchat.extract import tasks_for
     from paperchat.manifest import build_manifest
     from paperchat.questions import preset
@@ -60,7 +61,8 @@ def run_benchmark(bench: Path, work: Path, n_papers: int) -> tuple[dict[str, Any
     built = build_synthetic(n_papers * 100, texts, metas, vectors, settings)
     index = PaperIndex.open(settings)
     retriever = PaperRetriever(index=index, k=settings.k)
-    chain = create_qa_chain(retriever)
+    answerer = ExtractiveAnswerer()
+    chain = create_qa_chain(retriever, extractive=answerer)
     index.embedder.embed_query("warm up")
     questions = preset()
     papers = index.list_documents()
@@ -74,7 +76,7 @@ def run_benchmark(bench: Path, work: Path, n_papers: int) -> tuple[dict[str, Any
 
     def sample() -> None:
         while not done.wait(0.5):
-            samples.append((time.perf_counter() - start, rss_mb(), ws.state().done, len(index.vector_cache._vectors)))
+            samples.append((time.perf_counter() - start, rss_mb(), ws.state().done, len(index.vector_cache._vectors) + len(answerer.scorer.vectors._vectors)))
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -100,7 +102,7 @@ def run_benchmark(bench: Path, work: Path, n_papers: int) -> tuple[dict[str, Any
         "not_reported": sum(r["status"] == "not_reported" for r in rows),
         "rss_mb_by_progress": quarters,
         # the answerer's sentence vectors, kept up to a bound (20,000, about 35 MB): what memory grows by
-        "vectors_cached_by_progress": cached, "vector_cache_bound": index.vector_cache.size,
+        "vectors_cached_by_progress": cached, "vector_cache_bound": index.vector_cache.size + answerer.scorer.vectors.size,
         "rss_mb_min_max": [round(min(s[1] for s in samples)), round(max(s[1] for s in samples))] if samples else None,
     }, ws.results
 

@@ -188,16 +188,17 @@ class DiskVectors:
 def collect(pairs: list[Pair], bench: Path, workdir: Path) -> tuple[list[Case], list[str]]:
     """Every pair's context through paperchat's retriever, every sentence's features and label."""
     from paperchat.extractive import FETCH
-    from paperchat.support import SupportModel, SupportScorer
+    from paperchat.support import SupportModel, SupportScorer, rating_embedder
     from paperchat.vectorstore.retriever import PaperRetriever
 
     names = [n for group in FEATURE_SETS.values() for n in group]
     index, doc_of = build_index(bench, workdir, {p.paper for p in pairs})
     retriever = PaperRetriever(index=index, k=FETCH)  # what the extractive answerer reads
-    vectors = DiskVectors(index.embedder, workdir / "vectors.npz")
+    embedder = rating_embedder()  # the model rates with this embedder's vectors
+    vectors = DiskVectors(embedder, workdir / f"vectors-{embedder.name}.npz")
     zeros = np.zeros(len(names))
     blank = SupportModel(tuple(names), zeros, 0.0, zeros, zeros + 1)  # features only: every sentence is embedded
-    scorer = SupportScorer(index.embedder, model=blank, vectors=vectors)  # type: ignore[arg-type]
+    scorer = SupportScorer(embedder, model=blank, vectors=vectors)  # type: ignore[arg-type]
     cases = []
     for pair in pairs:
         context = retriever.invoke(pair.question, papers=[doc_of[Path(pair.paper).name]])
@@ -522,7 +523,10 @@ def main() -> None:
         },
         "selection": selection,
     }
+    from paperchat.support import rating_embedder
+
     info = {"fitted_by": "bench/fit_support.py", "date": report["date"], "pairs": len(cases), "gate_confidence": gate,
+            "embedder": rating_embedder().name,
             "sentences": report["sentences"], "l2": l2, "cross_validated": {k: report["cross_validated"][k] for k in
                                                                              ("sentence_auc", "answer_auc", "answer_log_loss")}}
     final = replace(model, answer_slope=slope, answer_intercept=intercept, threshold=threshold, info=info)

@@ -64,7 +64,7 @@ def extract_with_models(index: Any, rows: list[dict], doc_of: dict[str, str], ou
         if models is not None and paper not in models:
             raise SystemExit(f"no fold model for {paper}: rerun bench/fit_support.py")
         model = SupportModel.from_json(models[paper]) if models is not None else None
-        answerer = ExtractiveAnswerer(index.embedder, model=model, vectors=index.vector_cache)
+        answerer = ExtractiveAnswerer(model=model)
         chain = create_qa_chain(retriever, extractive=answerer)
         tasks = [Task(r["id"], r["paper_file"], r["question"], doc_of[Path(r["paper_file"]).name]) for r in paper_rows]
         run_extraction(retriever, chain, tasks, out, fetch=FETCH)  # as `paperchat extract` does without an LLM

@@ -65,6 +65,7 @@ def measure(settings: Any, questions: list[str], n_docs: int, llm_url: str) -> d
     from langchain_openai import ChatOpenAI
 
     from paperchat.chain import create_qa_chain
+    from paperchat.extractive import ExtractiveAnswerer
     from paperchat.vectorstore.index import PaperIndex
     from paperchat.vectorstore.retriever import PaperRetriever
     from tests.synthetic import synthetic_doc_id
@@ -75,14 +76,16 @@ def measure(settings: Any, questions: list[str], n_docs: int, llm_url: str) -> d
     lexical = retriever.lexical()
     if lexical is not None:  # warm: the term frequencies that a running app reads once are read
         lexical.vocabulary_loaded(timeout=600)
-    extractive = create_qa_chain(retriever)
+    answerer = ExtractiveAnswerer()  # the sentence rater, shared by both chains
+    extractive = create_qa_chain(retriever, extractive=answerer)
     llm = ChatOpenAI(model="fake", base_url=llm_url, api_key="sk-bench", max_retries=0, timeout=10)
-    with_llm = create_qa_chain(retriever, llm=llm)
+    with_llm = create_qa_chain(retriever, llm=llm, extractive=answerer)
     rng = random.Random(7)
     timings: dict[str, list[float]] = {}
 
     def run(name: str, fn: Any) -> None:
         index.vector_cache.clear()  # cold: no question or sentence vector from an earlier query
+        answerer.scorer.vectors.clear()
         start = time.perf_counter()
         fn()
         timings.setdefault(name, []).append(time.perf_counter() - start)

@@ -414,8 +414,8 @@ def create_qa_chain(
             (``PaperIndex.as_retriever()``) also takes ``papers`` and ``k`` per question; other retrievers take
             ``k`` when they accept it as a keyword (vector-store retrievers do).
         llm: Any LangChain chat model; ``None`` selects the extractive answerer (quotes, no LLM).
-        embeddings: Scores excerpts the retriever did not score (and embeds sentences for the extractive
-            answerer); default: the paper index's embedder, else the offline MiniLM.
+        embeddings: Scores excerpts the retriever did not score; default: the paper index's embedder, else
+            the offline MiniLM. (Sentences are rated with the support model's own embedder.)
         prompt: "strict" (default), "published" (the published pipeline's query format), or a
             ``ChatPromptTemplate`` with ``{context}`` and ``{question}``.
         gate_min_similarity: Below this best-excerpt similarity the answer is "I don't know" without
@@ -438,7 +438,7 @@ def create_qa_chain(
 
             embeddings = MiniLMEmbeddings()
         vectors = VectorCache(embeddings, 20_000)
-    answerer = extractive or ExtractiveAnswerer(vectors.embedder, vectors=vectors)
+    answerer = extractive or ExtractiveAnswerer()  # rates sentences with its own embedder (paperchat.support)
     condense_llm = None
     if llm is not None:
         condense_llm = (

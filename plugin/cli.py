@@ -108,6 +108,9 @@ def cmd_index(args: argparse.Namespace) -> int:
                     "a document that was being written is not shown. Run the same command again when the index is "
                     "back: it goes on from there."
                 ) from exc
+    from paperchat.support import rating_embedder
+
+    rating_embedder(settings.model_cache)  # made once (int8): the first answer should not wait for it
     if args.json:
         print(json.dumps(report.to_dict(), indent=1))
     else:

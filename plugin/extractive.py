@@ -76,9 +76,10 @@ class ExtractiveAnswerer:
     """Chooses 1-3 sentences from the excerpts as a cited answer, or abstains.
 
     Args:
-        embedder: The embedder the index uses (sentences and question are embedded with it).
+        embedder: Embeds the sentences and the question to rate them (default: the support model's
+            :func:`~paperchat.support.rating_embedder`).
         model: The support model (default: the one shipped with paperchat).
-        vectors: A cache of embeddings to share (for instance with the retriever, which embeds the question).
+        vectors: A cache of the embedder's vectors to share.
         min_confidence: Answer only at or above this confidence (default: the model's threshold).
         bounded: Embed only the sentences that could still matter (``False`` embeds every sentence).
         show: Most excerpts shown with an answer (default: all it is given); given more, it shows those
@@ -90,7 +91,7 @@ class ExtractiveAnswerer:
 
     def __init__(
         self,
-        embedder: object,
+        embedder: object | None = None,
         model: SupportModel | None = None,
         vectors: VectorCache | None = None,
         min_confidence: float | None = None,

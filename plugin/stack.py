@@ -57,7 +57,9 @@ def build_stack(
         retriever_kwargs: Fields of :class:`~paperchat.vectorstore.retriever.PaperRetriever`.
     """
     from paperchat.chain import create_qa_chain
+    from paperchat.extractive import ExtractiveAnswerer
     from paperchat.llm import make_chat_model
+    from paperchat.support import rating_embedder
 
     settings = settings or Settings()
     index = index or PaperIndex.open(settings=settings, create=create)
@@ -65,4 +67,6 @@ def build_stack(
     retriever = PaperRetriever(index=index, **options)
     if llm is None and settings.uses_llm:
         llm = make_chat_model(settings)
-    return QAStack(settings, index, retriever, llm, create_qa_chain(retriever, llm=llm, prompt=prompt))
+    answerer = ExtractiveAnswerer(rating_embedder(settings.model_cache))
+    chain = create_qa_chain(retriever, llm=llm, prompt=prompt, extractive=answerer)
+    return QAStack(settings, index, retriever, llm, chain)

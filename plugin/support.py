@@ -7,7 +7,9 @@ so a confidence means the same in both modes.
 
 Features of a (question, sentence, its excerpt, the other excerpts) case, all in [0, 1] or small ranges:
 
-* meaning: cosine similarity of the sentence's MiniLM embedding to the question's;
+* meaning: cosine similarity of the sentence's embedding to the question's, both with the rating embedder
+  (:func:`rating_embedder`: MiniLM with int8 products, whatever embedder the index uses; the model is fitted
+  with its vectors);
 * the excerpt: its similarity to the question, that similarity less the best excerpt's, its rank, whether
   the keyword search found it;
 * words: the share of the question's focus terms the sentence has (weighted by rarity among the excerpts),
@@ -33,7 +35,7 @@ features and regularisation chosen by leave-one-paper-out cross-validation; its 
 same way. README, "How a question is answered", gives the numbers.
 
 Example:
-    >>> scorer = SupportScorer(MiniLMEmbeddings())  # doctest: +SKIP
+    >>> scorer = SupportScorer()  # doctest: +SKIP
     >>> scored = scorer.score("Which optimizer was used?", context)  # doctest: +SKIP
     >>> scored.confidence, scored.best.text  # doctest: +SKIP
     (0.91, 'The network was trained with Adam at a learning rate of 0.001.')
@@ -42,6 +44,7 @@ Example:
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 from collections import Counter
@@ -55,13 +58,33 @@ from typing import Any
 import numpy as np
 from langchain_core.documents import Document
 
-from paperchat.vectorstore.embed import VectorCache
+from paperchat.vectorstore.embed import MiniLMEmbeddings, VectorCache
+from paperchat.vectorstore.errors import ModelUnavailableError
 from paperchat.vectorstore.lexicon import CATEGORIES, answer_type_terms, focus_terms, mentions, question_parts
 from paperchat.vectorstore.sentences import sentence_spans
 from paperchat.vectorstore.text import fold, stem, terms_of, words
 
-#: Sentence and question vectors kept between questions, when no cache is shared with the index.
+#: Sentence and question vectors kept between questions.
 VECTOR_CACHE = 20_000
+
+log = logging.getLogger(__name__)
+
+
+@lru_cache(maxsize=4)
+def rating_embedder(cache_dir: str | Path | None = None) -> MiniLMEmbeddings:
+    """The embedder that rates sentences against questions: the embedded MiniLM with int8 matrix products
+    (made once in ``cache_dir``, default ``~/.cache/paperchat``: ``PAPERCHAT_MODEL_CACHE``), loaded.
+
+    Rating embeds a few sentences per question, which is most of an extractive answer's time; the int8
+    products halve it, and the support model is fitted with these vectors. It is used whatever embedder the
+    index searches with (an OpenAI-compatible one would cost a request per round and rate on another scale).
+    Where the int8 version cannot be made, the shipped MiniLM (vectors at cosine 0.995 to it) stands in.
+    """
+    try:
+        return MiniLMEmbeddings(quantize=True, cache_dir=cache_dir).load()
+    except ModelUnavailableError as exc:
+        log.warning("Rating sentences with the shipped MiniLM instead of its int8 version: %s", exc)
+        return MiniLMEmbeddings().load()
 #: Sentences quoted beside the best one must be rated within this many logits of it; so only sentences
 #: that could come that close are embedded once an answer is found.
 FOLLOW_LOGIT_GAP = 1.0
@@ -546,9 +569,10 @@ class SupportScorer:
     at most ``max_embedded`` of them.
 
     Args:
-        embedder: The embedder the index uses (sentences and questions are embedded with it).
+        embedder: Embeds sentences and questions (default: :func:`rating_embedder`, which the shipped model
+            is fitted with).
         model: The support model (default: the shipped one).
-        vectors: A cache of embeddings to share, for instance with the retriever.
+        vectors: A cache of the embedder's vectors to share (default: one of its own).
         meaning_margin: How far a sentence's similarity to the question may exceed its excerpt's (the bound).
         max_embedded: Most sentences embedded per question.
         batch_size: Sentences embedded per round (the bound is tightened between rounds).
@@ -556,13 +580,15 @@ class SupportScorer:
 
     def __init__(
         self,
-        embedder: Any,
+        embedder: Any | None = None,
         model: SupportModel | None = None,
         vectors: VectorCache | None = None,
         meaning_margin: float | None = None,
         max_embedded: int | None = None,
         batch_size: int = 4,
     ) -> None:
+        if embedder is None:
+            embedder = getattr(vectors, "embedder", None) if vectors is not None else rating_embedder()
         self.embedder = embedder
         self.batch_size = batch_size
         self.model = model or default_model()
