@@ -66,6 +66,9 @@ from paperchat.vectorstore.text import fold, stem, terms_of, words
 
 #: Sentence and question vectors kept between questions.
 VECTOR_CACHE = 20_000
+#: Sentences whose question-independent features are kept, and excerpts whose sentences are: more than the
+#: questions asked of one paper read, so that memory stays flat over a long extraction.
+SENTENCES_KEPT, EXCERPTS_KEPT = 8192, 1024
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +214,7 @@ def section_kind(section: str) -> str:
     return ""
 
 
-@lru_cache(maxsize=50_000)
+@lru_cache(maxsize=SENTENCES_KEPT)
 def sentence_flags(text: str) -> dict[str, float]:
     """What a sentence is, whatever the question (see the module docstring)."""
     n_words = len(text.split())
@@ -278,7 +281,7 @@ def candidate_sentences(context: Sequence[Document], min_words: int = 5, max_wor
             for sentence in _quotable(doc.page_content, min_words, max_words)]
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=EXCERPTS_KEPT)
 def _quotable(text: str, min_words: int, max_words: int) -> tuple[str, ...]:
     """The sentences of an excerpt that could be quoted (the questions asked of a paper read many of the same
     excerpts: each is split once)."""
@@ -332,7 +335,7 @@ def _phrases_by_first_word() -> tuple[tuple[str, tuple[tuple[int, re.Pattern[str
     )
 
 
-@lru_cache(maxsize=50_000)
+@lru_cache(maxsize=SENTENCES_KEPT)
 def category_phrases(text: str) -> tuple[tuple[int, int, str], ...]:
     """The answer-type phrases a sentence mentions ("batch normalization", "random cropping"): (start, end,
     the phrase lower-cased with its spaces and hyphens as one space), the longest where they overlap. Found
@@ -363,7 +366,7 @@ def _without_other_phrases(text: str, wanted: frozenset[str]) -> str | None:
     return "".join(parts) + text[last:]
 
 
-@lru_cache(maxsize=50_000)
+@lru_cache(maxsize=SENTENCES_KEPT)
 def sentence_words(text: str) -> tuple[frozenset[str], frozenset[str]]:
     """A sentence's stems (stopwords left out) and its words as written (lower-cased, plurals folded)."""
     written = words(text)

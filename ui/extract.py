@@ -48,7 +48,7 @@ from paperchat.questions import (
     questions_text,
 )
 from paperchat.runner import Workspace
-from paperchat.ui.resources import resources
+from paperchat.ui.resources import resources, results_table
 from paperchat.vectorstore.errors import PaperchatError
 
 #: Seconds between progress updates while a run goes on, and between refreshes of the matrix.
@@ -60,12 +60,6 @@ SHOW = {"all cells": None, "reported": REPORTED, "not reported": NOT_REPORTED, "
 #: Papers the heat map draws unless all are asked for (a browser draws 100 x 28 cells in a blink, 500 x 28 not).
 HEATMAP_PAPERS = 100
 COLOURS = {"reported": "#2e7d32", "not reported": "#b0bec5", "failed": "#c62828", "not run yet": "#f5f5f5"}
-
-
-@st.cache_resource
-def results_table(path: str) -> ResultsTable:
-    """One incremental reader per results file, shared by every session of this app."""
-    return ResultsTable(path)
 
 
 def editor_frame(questions: list[Question]) -> pd.DataFrame:
