@@ -109,7 +109,12 @@ _HEDGE = re.compile(
 _RECOMMEND = re.compile(
     r"\b(?:should|ought\s+to|recommend(?:ed|s)?|advis(?:e|able)|it\s+is\s+(?:necessary|important|essential|crucial|advisable|"
     r"desirable|worth)|(?:a\s+)?promising\s+(?:strategy|approach|direction|avenue|way)|need(?:s|ed)?\s+to\s+be|"
-    r"(?:is|are)\s+(?:needed|required)\s+(?:to|for|before))\b",
+    r"(?:is|are)\s+(?:needed|required)\s+(?:to|for|before))\b"
+    # the imperative mood, as in a list of guidelines ("Apply different normalisation strategies: ..."): papers
+    # report what was done in the past tense or the passive, and tell their reader what to do in the imperative
+    r"|^[\W\d]*(?:apply|use|consider|ensure|avoid|try|include|collect|record|report|test|train|check|choose|select|combine|"
+    r"evaluate|validate|share|publish|document|make\s+sure|do\s+not|don't)\s+(?:the|a|an|your|that|different|multiple|"
+    r"several|more|each|all|every|some|any|at\s+least|appropriate|suitable|careful(?:ly)?|data|metadata|\w+ing\b|\w+s\b)",
     re.IGNORECASE,
 )
 _OTHERS = re.compile(
@@ -373,6 +378,21 @@ def sentence_words(text: str) -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(terms_of(written)), frozenset(fold(w) for w in written)
 
 
+#: A pointer to where something is told ("includes further details on data preprocessing and the network"): what
+#: follows it, to the end of the clause, is mentioned, not reported.
+_POINTER = re.compile(
+    r"\b(?:(?:further|more|additional|full|complete)\s+)?(?:details?|information|descriptions?)\s+(?:on|about|of|regarding|"
+    r"concerning)\b[^.;:()]*",
+    re.IGNORECASE,
+)
+
+
+def topic_words(text: str) -> tuple[frozenset[str], frozenset[str]]:
+    """:func:`sentence_words` of what a sentence reports: the topics it only points to ("further details on data
+    preprocessing are in the repository") left out, so that it does not read as reporting them."""
+    return sentence_words(_POINTER.sub(" ", text) if _POINTER.search(text) else text)
+
+
 def _hits(text: str, forms: frozenset[str], wanted: Sequence[str]) -> int:
     """How many distinct terms of ``wanted`` a sentence mentions, as written (plurals folded): the answer-type
     vocabulary lists the forms it means ("flip, flipping, flipped"), and a stem would also take "multiple
@@ -395,7 +415,7 @@ def cheap_features(question: str, candidates: list[Candidate], context: Sequence
     asked = QuestionTerms.of(question)
     similarity = [float(d.metadata.get("similarity", 0.0) or 0.0) for d in context]
     best_similarity = max(similarity, default=0.0)
-    bags, forms = zip(*(sentence_words(c.text) for c in candidates), strict=True) if candidates else ((), ())
+    bags, forms = zip(*(topic_words(c.text) for c in candidates), strict=True) if candidates else ((), ())
     # rarer terms among the excerpts count more (a word in every excerpt says little)
     df = Counter(t for bag in bags for t in bag & set(asked.focus))
     idf = {t: math.log(1 + len(bags) / (1 + df[t])) for t in asked.focus}

@@ -18,6 +18,7 @@ from paperchat.support import (
     default_model,
     section_kind,
     sentence_flags,
+    topic_words,
 )
 from paperchat.vectorstore.embed import MiniLMEmbeddings
 
@@ -52,6 +53,8 @@ def excerpts(*texts: str, similarity: float = 0.4) -> list[Document]:
         ("No data augmentation was applied.", "negative_finding"),
         ("The network was trained from scratch.", "negative_finding"),
         ("Training took 3 hours on 2 GPUs.", "unit"),
+        ("Apply different normalisation strategies: there are many methods for preprocessing spectrograms.", "recommend"),
+        ("2. Use data augmentation to make the classifier robust to new sites.", "recommend"),
     ],
 )
 def test_what_a_sentence_is(sentence: str, flag: str) -> None:
@@ -62,6 +65,10 @@ def test_a_report_is_not_flagged_as_speculation_or_related_work() -> None:
     flags = sentence_flags("The model was implemented with the Detectron2 (Wu et al. 2019) library in PyTorch.")
     assert flags["done"] == 1.0 and not flags["related"] and not flags["future"] and not flags["hedge"]
     assert not sentence_flags("We used Adam with a learning rate of 0.001.")["negative_finding"]
+    # a sentence that opens with a noun looking like a verb is no guideline
+    for report in ("Use of data augmentation improved the accuracy by 3%.", "Test set accuracy was 91%.",
+                   "Training images were resized to 224 x 224 pixels."):
+        assert not sentence_flags(report)["recommend"], report
 
 
 def test_sections() -> None:
@@ -204,3 +211,16 @@ def test_the_confidence_travels_with_the_result_and_the_extraction_row() -> None
     context = excerpts("x", similarity=0.9)
     assert passes_gate(context, confidence=0.5) and not passes_gate(context, confidence=0.01)
     assert not passes_gate([], confidence=0.9)
+
+
+def test_a_pointer_to_details_is_not_a_report_of_them(answerer: ExtractiveAnswerer) -> None:
+    """"includes further details on data preprocessing" mentions preprocessing; it answers where the code is."""
+    pointer = ("The GitHub repository (https://github.com/lab/net) contains the full source code for reproducing "
+               "this example, and includes further details on data preprocessing and the final network architecture.")
+    context = excerpts(pointer, "The network was trained with Adam for 50 epochs on a single GPU.")
+    preprocessing = answerer.rate("Which preprocessing steps are applied before training?", context)
+    code = answerer.rate("Where is the code repository of the deep learning pipeline available?", context)
+    rated = {c.text: c.probability for c in code.candidates}
+    assert pointer in rated and rated[pointer] == max(rated.values())
+    assert code.confidence > preprocessing.confidence
+    assert topic_words(pointer)[0] >= {"code", "repositori"} and "preprocess" not in topic_words(pointer)[0]
