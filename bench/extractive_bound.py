@@ -54,7 +54,7 @@ def main() -> None:
 
     from paperchat.evaluate import read_jsonl
     from paperchat.extractive import FETCH, ExtractiveAnswerer
-    from paperchat.support import candidate_sentences, cheap_features
+    from paperchat.support import candidate_sentences, cheap_features, rating_embedder
     from paperchat.vectorstore.embed import VectorCache
     from paperchat.vectorstore.index import PaperIndex
     from paperchat.vectorstore.ingest import index_paths
@@ -76,13 +76,15 @@ def main() -> None:
             for paper, kind in ((own, "own paper"), (other, "off topic")):
                 cases.append((r["question"], kind, retriever.invoke(r["question"], papers=[paper])))
 
+        rating = rating_embedder()  # what the answerer rates sentences with
+
         class Counting:
             def __init__(self) -> None:
                 self.n = 0
 
             def embed_array(self, texts: list[str]) -> np.ndarray:
                 self.n += len(texts)
-                return index.embedder.embed_array(texts)
+                return rating.embed_array(texts)
 
         counting = Counting()
         every = ExtractiveAnswerer(counting, vectors=VectorCache(counting, 0), bounded=False)
@@ -103,7 +105,7 @@ def main() -> None:
                     gaps.append(cand.features["meaning"] - cand.features["excerpt_similarity"])
 
         sentences = [c.text for _, _, ctx in cases for c in candidate_sentences(ctx)]
-        embedder = index.embedder
+        embedder = rating
         embedder.embed_array(sentences[:16])  # warm
         calls = {f"{n} sentences per call": cpu_ms(lambda n=n: embedder.embed_array(rng.sample(sentences, n)), 15)
                  for n in (1, 4, 8)}
