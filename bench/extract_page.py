@@ -46,8 +46,8 @@ def rss_mb() -> float:
 def run_benchmark(bench: Path, work: Path, n_papers: int) -> tuple[dict[str, Any], Path]:
     """28 questions x ``n_papers`` through the background runner; returns the figures and the results file."""
     from paperchat.chain import create_qa_chain
-    from paperchat.extractive import ExtractiveAnswerer
     from paperchat.extract import tasks_for
+    from paperchat.extractive import ExtractiveAnswerer
     from paperchat.manifest import build_manifest
     from paperchat.questions import preset
     from paperchat.runner import Workspace
@@ -101,7 +101,8 @@ def run_benchmark(bench: Path, work: Path, n_papers: int) -> tuple[dict[str, Any
         "reported": sum(r["status"] == "reported" for r in rows),
         "not_reported": sum(r["status"] == "not_reported" for r in rows),
         "rss_mb_by_progress": quarters,
-        # the answerer's sentence vectors, kept up to a bound (20,000, about 35 MB): what memory grows by
+        # question and sentence vectors (the index's and the answerer's caches), each kept up to 20,000 (about
+        # 35 MB): what memory grows by
         "vectors_cached_by_progress": cached, "vector_cache_bound": index.vector_cache.size + answerer.scorer.vectors.size,
         "rss_mb_min_max": [round(min(s[1] for s in samples)), round(max(s[1] for s in samples))] if samples else None,
     }, ws.results

@@ -460,6 +460,9 @@ def main() -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     pairs = read_pairs(args.bench)
+    from paperchat.support import rating_embedder
+
+    embedder_name = rating_embedder().name  # the vectors collect() rates with (recorded in the model)
     cases, names = collect(pairs, args.bench, workdir)
     print(f"{len(cases)} pairs, {sum(len(c.labels) for c in cases)} sentences, "
           f"{int(sum(c.labels.sum() for c in cases))} positive ({time.perf_counter() - start:.0f} s)")
@@ -523,10 +526,8 @@ def main() -> None:
         },
         "selection": selection,
     }
-    from paperchat.support import rating_embedder
-
     info = {"fitted_by": "bench/fit_support.py", "date": report["date"], "pairs": len(cases), "gate_confidence": gate,
-            "embedder": rating_embedder().name,
+            "embedder": embedder_name,
             "sentences": report["sentences"], "l2": l2, "cross_validated": {k: report["cross_validated"][k] for k in
                                                                              ("sentence_auc", "answer_auc", "answer_log_loss")}}
     final = replace(model, answer_slope=slope, answer_intercept=intercept, threshold=threshold, info=info)

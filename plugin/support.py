@@ -60,7 +60,14 @@ from langchain_core.documents import Document
 
 from paperchat.vectorstore.embed import MiniLMEmbeddings, VectorCache
 from paperchat.vectorstore.errors import ModelUnavailableError
-from paperchat.vectorstore.lexicon import CATEGORIES, answer_type_terms, focus_terms, mentions, question_parts
+from paperchat.vectorstore.lexicon import (
+    CATEGORIES,
+    answer_type_terms,
+    focus_terms,
+    mentions,
+    question_parts,
+    term_pattern,
+)
 from paperchat.vectorstore.sentences import sentence_spans
 from paperchat.vectorstore.text import fold, stem, terms_of, words
 
@@ -71,6 +78,10 @@ VECTOR_CACHE = 20_000
 SENTENCES_KEPT, EXCERPTS_KEPT = 8192, 1024
 
 log = logging.getLogger(__name__)
+
+#: Sentences quoted beside the best one must be rated within this many logits of it; so only sentences
+#: that could come that close are embedded once an answer is found.
+FOLLOW_LOGIT_GAP = 1.0
 
 
 @lru_cache(maxsize=4)
@@ -88,9 +99,7 @@ def rating_embedder(cache_dir: str | Path | None = None) -> MiniLMEmbeddings:
     except ModelUnavailableError as exc:
         log.warning("Rating sentences with the shipped MiniLM instead of its int8 version: %s", exc)
         return MiniLMEmbeddings().load()
-#: Sentences quoted beside the best one must be rated within this many logits of it; so only sentences
-#: that could come that close are embedded once an answer is found.
-FOLLOW_LOGIT_GAP = 1.0
+
 
 # -- what a sentence is ---------------------------------------------------------------------------------
 
@@ -161,7 +170,6 @@ _UNIT = re.compile(
 )
 _LINK = re.compile(r"https?://|www\.|\bgithub\b|\bgitlab\b|\bzenodo\b|\bfigshare\b|\bdryad\b|\bdoi\.org\b|\b10\.\d{4,}/", re.IGNORECASE)
 
-_WORD_EDGE = r"(?<![A-Za-z0-9]){}(?![A-Za-z0-9])"
 
 _SECTIONS = {
     "intro": re.compile(r"introduction|background|related\s+work|literature|motivation|overview|previous\s+work", re.IGNORECASE),
@@ -334,8 +342,7 @@ def _phrases_by_first_word() -> tuple[tuple[str, tuple[tuple[int, re.Pattern[str
     for phrase in {t for terms in CATEGORIES.values() for t in terms if " " in t}:
         groups.setdefault(re.split(r"[\s-]", phrase.lower(), maxsplit=1)[0], []).append(phrase)
     return tuple(
-        (first, tuple((len(t), re.compile(_WORD_EDGE.format(re.escape(t).replace(r"\ ", r"[\s-]+")), re.IGNORECASE))
-                      for t in phrases))
+        (first, tuple((len(t), term_pattern(t)) for t in phrases))
         for first, phrases in groups.items()
     )
 

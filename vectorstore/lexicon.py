@@ -78,7 +78,8 @@ _WORD_EDGE = r"(?<![A-Za-z0-9]){}(?![A-Za-z0-9])"
 
 
 @lru_cache(maxsize=4096)
-def _pattern(term: str) -> re.Pattern[str]:
+def term_pattern(term: str) -> re.Pattern[str]:
+    """``term`` as whole words, case-insensitive, with spaces or hyphens between its words."""
     return re.compile(_WORD_EDGE.format(re.escape(term).replace(r"\ ", r"[\s-]+")), re.I)
 
 
@@ -86,7 +87,7 @@ def mentions(text: str, term: str) -> bool:
     """True if ``text`` contains ``term`` as whole words (case-insensitive, spaces or hyphens between)."""
     if term == "%":
         return "%" in text
-    return bool(_pattern(term).search(text))
+    return bool(term_pattern(term).search(text))
 
 
 @lru_cache(maxsize=1)

@@ -173,7 +173,8 @@ class PaperRetriever(BaseRetriever):
         sections = list(sections) if sections else self.sections
         refs = self.include_references if include_references is None else include_references
         k = k or self.k
-        dense = self.index.nearest(np.asarray(vectors, dtype=np.float32), max(k, self.fetch_k), papers, sections)
+        vectors = np.asarray(vectors, dtype=np.float32)
+        dense = self.index.nearest(vectors, max(k, self.fetch_k), papers, sections)
         lexical = self.lexical()
         # chunks of a document still being written (or deleted meanwhile) are not shown
         complete = self.index.complete_ids()
@@ -196,12 +197,11 @@ class PaperRetriever(BaseRetriever):
         # chunks found only by keywords, for every query at once: one read of their text and vectors
         fetched = self.index.get_chunks_with_embeddings(list(missing)) if missing else []
         extra = {str(doc.id): doc for doc, _ in fetched}
-        extra_ids = list(extra)
-        extra_vectors = np.stack([v for _, v in fetched]) if fetched else np.zeros((0, vectors.shape[1]), np.float32)
+        extra_vectors = np.stack([v for _, v in fetched]) if fetched else None
         results = []
         for vector, (hits, bm25, fused, top) in zip(vectors, found_per_query, strict=True):
             by_id = {**extra, **{h.document.id: h.document for h in hits}}
-            similarity = dict(zip(extra_ids, (extra_vectors @ vector).tolist(), strict=True)) if extra_ids else {}
+            similarity = dict(zip(extra, (extra_vectors @ vector).tolist(), strict=True)) if extra_vectors is not None else {}
             similarity.update({h.document.id: h.score for h in hits})
             docs = []
             for cid in top:
